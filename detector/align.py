@@ -1,0 +1,133 @@
+"""Face alignment and the grayscale crop the classifier sees.
+
+This is the one preprocessing path: the detector calls it on live frames and
+``training`` imports it to build its datasets, so a model is always fed
+exactly what it was trained on.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+CROP_SIZE = 96
+"""Side of the stored/aligned grayscale face crop, in pixels."""
+MODEL_SIZE = 64
+"""Side of the classifier input; crops are resized from CROP_SIZE."""
+PATCH_SIZE = 32
+"""Side of a nose or mouth patch given to the visibility model."""
+
+# Where five stable landmarks land in the aligned crop, as fractions of its side.
+# Eyes, the top of the nose bridge, the nose tip and the chin: eyes and bridge
+# stay visible above any mask, the two lower points keep the vertical scale
+# sane when the head turns (the eye distance alone shrinks with yaw).
+_TEMPLATE = np.array(
+    [
+        [0.35, 0.30],  # left eye centre (landmarks 36-41)
+        [0.65, 0.30],  # right eye centre (42-47)
+        [0.50, 0.29],  # top of the nose bridge (27)
+        [0.50, 0.49],  # nose tip (30)
+        [0.50, 0.85],  # chin (8)
+    ],
+    dtype=np.float32,
+)
+
+NOSE_POINTS = slice(27, 36)
+MOUTH_POINTS = slice(48, 68)
+
+
+def _anchor_points(landmarks: np.ndarray) -> np.ndarray:
+    """The five landmark-derived points matched against ``_TEMPLATE``."""
+    return np.stack(
+        [
+            landmarks[36:42].mean(axis=0),
+            landmarks[42:48].mean(axis=0),
+            landmarks[27],
+            landmarks[30],
+            landmarks[8],
+        ]
+    ).astype(np.float32)
+
+
+def alignment_matrix(landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
+    """2x3 similarity transform from frame pixels to the aligned crop.
+
+    A least-squares similarity (rotation, uniform scale, shift) fitted to five
+    points: eyes level, face centred, scale set by the whole face height.
+    """
+    src = _anchor_points(landmarks)
+    dst = _TEMPLATE * size
+    matrix, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
+    if matrix is None:  # degenerate points: fall back to eyes only
+        matrix, _ = cv2.estimateAffinePartial2D(src[:2], dst[:2])
+    return matrix.astype(np.float32)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """BGR or gray uint8 image to gray uint8."""
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def align_face(
+    image: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Aligned grayscale face crop and the landmarks moved into it.
+
+    Grayscale on purpose: mask colour says nothing about how a mask is worn,
+    and a model that never sees colour cannot learn "blue means mask".
+    Pixels outside the frame are filled by replicating the border so a face
+    at the frame edge gives no black wedge the model could latch onto.
+    """
+    matrix = alignment_matrix(landmarks, size)
+    crop = cv2.warpAffine(
+        to_gray(image), matrix, (size, size), flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return crop, transform_points(landmarks, matrix)
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 affine matrix to (N, 2) points."""
+    return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+def model_input(crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Aligned crops to the classifier's float tensor (N, MODEL_SIZE, MODEL_SIZE, 1).
+
+    Scaled to [0, 1] only: brightness changes are taught by augmentation.
+    """
+    batch = [
+        cv2.resize(c, (MODEL_SIZE, MODEL_SIZE), interpolation=cv2.INTER_AREA) for c in crops
+    ]
+    return np.stack(batch).astype(np.float32)[..., None] / 255.0
+
+
+def part_box(points: np.ndarray, pad: float, size: int) -> tuple[int, int, int, int]:
+    """Square box around some landmarks, grown by ``pad`` of its side, clipped to the crop."""
+    (x1, y1), (x2, y2) = points.min(axis=0), points.max(axis=0)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    half = max(x2 - x1, y2 - y1, 4.0) * (0.5 + pad)
+    box = [cx - half, cy - half, cx + half, cy + half]
+    x1, y1, x2, y2 = (int(round(min(max(v, 0), size))) for v in box)
+    return x1, y1, max(x2, x1 + 2), max(y2, y1 + 2)
+
+
+def part_patches(crop: np.ndarray, crop_landmarks: np.ndarray) -> np.ndarray:
+    """Nose and mouth patches (2, PATCH_SIZE, PATCH_SIZE) cut where the landmarks put them.
+
+    The landmarks only *locate* the regions: a landmark model places a nose
+    under a mask too, so it is the pixels in these patches that decide.
+    """
+    size = crop.shape[0]
+    patches = []
+    for points, pad in ((crop_landmarks[NOSE_POINTS], 0.25), (crop_landmarks[MOUTH_POINTS], 0.2)):
+        x1, y1, x2, y2 = part_box(points, pad, size)
+        patch = crop[y1:y2, x1:x2]
+        patches.append(cv2.resize(patch, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_AREA))
+    return np.stack(patches)
+
+
+def parts_input(patches: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Patches (N, 2, P, P) uint8 to the visibility model's float tensor (N*2, P, P, 1)."""
+    arr = np.asarray(patches, dtype=np.float32).reshape(-1, PATCH_SIZE, PATCH_SIZE, 1)
+    return arr / 255.0

@@ -1,0 +1,111 @@
+"""``python -m detector``: the command line.
+
+Every expected failure (a missing file, no camera, an unwritable output)
+ends with one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m detector",
+        description="Tell for every face whether a mask is worn correctly, incorrectly or not at all.",
+        epilog="Serve over HTTP instead: python -m detector serve --help",
+    )
+    p.add_argument("--source", default="0", help="webcam index, video file, image, folder of images or stream URL (default: 0)")
+    p.add_argument("--demo", action="store_true", help="run on the embedded demo clip (no camera or data needed)")
+    p.add_argument("--output", help="write the annotated video here (.mp4, .avi, ...)")
+    p.add_argument("--json", help="write one JSON line per frame here ('-' for standard output)")
+    p.add_argument("--no-window", action="store_true", help="do not open a window")
+    p.add_argument("--finder", choices=("onnx", "reference"), default="onnx", help="face finder backend (default: onnx)")
+    p.add_argument("--min-face", type=int, default=20, help="smallest face side to look for, in pixels (default: 20)")
+    p.add_argument("--detect-every", type=int, default=3, help="on video, full face detection every K frames (default: 3)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    return p
+
+
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        from detector.serve import main as serve_main
+
+        return serve_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.min_face < 12:
+        return fail("--min-face must be at least 12 pixels")
+    if args.detect_every < 1:
+        return fail("--detect-every must be at least 1")
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from detector.faces import FinderConfig
+    from detector.pipeline import Pipeline, PipelineConfig
+    from detector.run import run
+    from detector.sinks import JsonSink, SinkError, VideoSink, WindowSink, display_available
+    from detector.sources import SourceError, open_source
+
+    try:
+        pipeline = Pipeline(PipelineConfig(
+            finder=args.finder, faces=FinderConfig(min_face_size=args.min_face), detect_every=args.detect_every,
+        ))
+    except (FileNotFoundError, ValueError) as err:
+        return fail(str(err))
+    spec = args.source
+    if args.demo:
+        spec = str(_demo_clip(pipeline))
+    try:
+        source = open_source(spec)
+        sinks = []
+        if args.output:
+            sinks.append(VideoSink(args.output, fps=source.fps or 15.0))
+        if args.json:
+            sinks.append(JsonSink(args.json))
+    except (SourceError, SinkError) as err:
+        return fail(str(err))
+    if not args.no_window:
+        if display_available():
+            sinks.append(WindowSink())
+        else:
+            print("no display found: running headless (no window); use --output or --json to keep results", file=sys.stderr)
+    try:
+        summary = run(source, pipeline, sinks, progress=not args.quiet)
+    except SinkError as err:
+        return fail(str(err))
+    if not args.quiet:
+        for line in summary.lines():
+            print(line, file=sys.stderr)
+    return 130 if summary.interrupted else 0
+
+
+def _demo_clip(pipeline) -> Path:
+    """Build the demo clip in a temp folder using this pipeline's own landmarks."""
+    import cv2
+
+    from detector.demo import astronaut_bgr, build_demo_clip
+
+    image = astronaut_bgr()
+    face = pipeline.detect(image)[0]
+    landmarks = pipeline.landmarker(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), face.box)
+    path = Path(tempfile.mkdtemp(prefix="mask-demo-")) / "demo.mp4"
+    return build_demo_clip(path, landmarks)

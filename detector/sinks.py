@@ -1,0 +1,118 @@
+"""Where results go: a live window, an annotated video, JSON lines.
+
+Every sink has ``write(frame, annotated)`` and ``close()``; the run loop closes
+them in a ``finally`` so that a Ctrl-C still leaves a finished, playable video
+and a complete JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO
+
+import cv2
+import numpy as np
+
+from detector.types import Frame
+
+FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+
+
+class SinkError(Exception):
+    """An output that cannot be written; the message is shown as is."""
+
+
+def frame_record(frame: Frame) -> dict:
+    """One line of the --json contract."""
+    return {
+        "source": frame.source,
+        "frame": frame.index,
+        "time": round(frame.time, 4),
+        "faces": [f.to_json() for f in frame.faces],
+    }
+
+
+class JsonSink:
+    """One JSON object per frame, one per line, to a file or to stdout (``-``)."""
+
+    def __init__(self, target: str) -> None:
+        if target == "-":
+            self._file: IO[str] = sys.stdout
+            self._own = False
+        else:
+            try:
+                self._file = open(target, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            except OSError as err:
+                raise SinkError(f"cannot write JSON to {target}: {err.strerror}") from None
+            self._own = True
+
+    def write(self, frame: Frame, annotated: np.ndarray) -> None:
+        self._file.write(json.dumps(frame_record(frame)) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._own:
+            self._file.close()
+
+
+class VideoSink:
+    """The annotated frames as a video file, opened on the first frame."""
+
+    def __init__(self, path: str, fps: float = 25.0) -> None:
+        self.path = Path(path)
+        if self.path.suffix.lower() not in FOURCC:
+            raise SinkError(f"unsupported video type {self.path.suffix!r} (use one of {', '.join(FOURCC)})")
+        if not self.path.parent.exists():
+            raise SinkError(f"folder does not exist: {self.path.parent}")
+        self.fps = fps
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None
+        self.frames = 0
+
+    def write(self, frame: Frame, annotated: np.ndarray) -> None:
+        h, w = annotated.shape[:2]
+        if self._writer is None:
+            fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
+            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (w, h))
+            if not self._writer.isOpened():
+                raise SinkError(f"cannot write video: {self.path}")
+            self._size = (w, h)
+        if (w, h) != self._size:  # folders of mixed sizes: fit into the first frame's size
+            annotated = cv2.resize(annotated, self._size)
+        self._writer.write(annotated)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()  # writes the index: the file is playable after this
+            self._writer = None
+
+
+def display_available() -> bool:
+    """Whether a window can be shown (an X or Wayland display on Linux)."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+class WindowSink:
+    """The live window; ``q`` or Esc asks the run to stop."""
+
+    def __init__(self, title: str = "mask detector") -> None:
+        self.title = title
+        self.quit_requested = False
+
+    def write(self, frame: Frame, annotated: np.ndarray) -> None:
+        cv2.imshow(self.title, annotated)
+        key = cv2.waitKey(1) & 0xFF
+        if key in (ord("q"), 27):
+            self.quit_requested = True
+
+    def close(self) -> None:
+        try:
+            cv2.destroyWindow(self.title)
+        except cv2.error:
+            pass

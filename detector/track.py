@@ -1,0 +1,108 @@
+"""Following faces across frames and smoothing their verdicts.
+
+A label that flickers between frames is useless at a door: each face is
+matched to a track by box overlap, and the track keeps an exponential moving
+average of the classifier's probabilities. The shown label only changes when
+another class leads the average by a margin (hysteresis), so a real change
+(a mask pulled down) comes through within a few frames and noise does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from detector.types import LABELS, Face
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
+    return inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9)
+
+
+@dataclass
+class Track:
+    id: int
+    box: tuple[float, float, float, float]
+    probs: np.ndarray
+    parts: np.ndarray = field(default_factory=lambda: np.ones(2) * 0.5)
+    label: int = 0
+    missed: int = 0
+    age: int = 0
+
+
+@dataclass
+class Tracker:
+    """IoU tracker with per-track verdict smoothing.
+
+    ``alpha`` is the weight of the newest frame in the moving average;
+    ``margin`` is how far a challenger must lead the current label to replace it.
+    """
+
+    alpha: float = 0.35
+    margin: float = 0.15
+    min_iou: float = 0.25
+    max_missed: int = 10
+    tracks: list[Track] = field(default_factory=list)
+    _next_id: int = 1
+
+    def update(self, faces: list[Face]) -> list[Face]:
+        """Assign track ids, smooth labels in place, forget lost tracks."""
+        boxes = np.array([f.box for f in faces], dtype=float).reshape(-1, 4)
+        known = np.array([t.box for t in self.tracks], dtype=float).reshape(-1, 4)
+        iou = iou_matrix(boxes, known)
+        pairs = []
+        if iou.size:
+            rows, cols = linear_sum_assignment(-iou)
+            pairs = [(r, c) for r, c in zip(rows, cols) if iou[r, c] >= self.min_iou]
+        matched_faces = {r for r, _ in pairs}
+        matched_tracks = {c for _, c in pairs}
+        for r, c in pairs:
+            self._follow(self.tracks[c], faces[r])
+        for i, face in enumerate(faces):
+            if i not in matched_faces:
+                self._start(face)
+        for j, track in enumerate(self.tracks):
+            if j not in matched_tracks and track.age > 0:
+                track.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        for t in self.tracks:
+            t.age += 1
+        return faces
+
+    def _start(self, face: Face) -> None:
+        probs = face.probs if face.probs is not None else np.ones(len(LABELS)) / len(LABELS)
+        parts = np.array([face.nose_visible, face.mouth_visible], float)
+        track = Track(self._next_id, face.box, np.asarray(probs, float), parts, int(np.argmax(probs)))
+        self._next_id += 1
+        self.tracks.append(track)
+        self._apply(track, face)
+
+    def _follow(self, track: Track, face: Face) -> None:
+        track.box, track.missed = face.box, 0
+        if face.probs is not None:
+            track.probs = (1 - self.alpha) * track.probs + self.alpha * np.asarray(face.probs, float)
+            parts = np.array([face.nose_visible, face.mouth_visible], float)
+            track.parts = (1 - self.alpha) * track.parts + self.alpha * parts
+        best = int(np.argmax(track.probs))
+        if best != track.label and track.probs[best] - track.probs[track.label] > self.margin:
+            track.label = best
+        self._apply(track, face)
+
+    @staticmethod
+    def _apply(track: Track, face: Face) -> None:
+        face.track = track.id
+        face.label = LABELS[track.label]
+        face.label_score = float(track.probs[track.label])
+        face.nose_visible = bool(track.parts[0] >= 0.5)
+        face.mouth_visible = bool(track.parts[1] >= 0.5)

@@ -1,0 +1,69 @@
+"""Plain data that flows between the pipeline stages.
+
+Every stage takes and returns these dataclasses, so a stage can be swapped (a
+faster face finder, another classifier) without touching the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LABELS: tuple[str, ...] = ("mask", "incorrect", "no_mask")
+"""Classifier output order; also the folder names of a labelled dataset."""
+
+
+@dataclass
+class Detection:
+    """A face box found by the face finder, before anything else is known.
+
+    box is (x1, y1, x2, y2) in pixels of the frame; keypoints are MTCNN's five
+    points (left eye, right eye, nose, mouth left, mouth right) as (5, 2).
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    keypoints: np.ndarray | None = None
+
+
+@dataclass
+class Face:
+    """Everything the pipeline knows about one face in one frame."""
+
+    box: tuple[float, float, float, float]
+    score: float = 0.0
+    """Face-finder confidence."""
+    landmarks: np.ndarray | None = None
+    """dlib's 68 points as (68, 2) float32, in frame pixels."""
+    label: str | None = None
+    label_score: float = 0.0
+    """Confidence of ``label`` (after smoothing when the face is tracked)."""
+    probs: np.ndarray | None = None
+    """Classifier probabilities in ``LABELS`` order, this frame only."""
+    nose_visible: bool = False
+    mouth_visible: bool = False
+    track: int | None = None
+
+    def to_json(self) -> dict:
+        """The per-face record of the ``--json`` contract."""
+        return {
+            "box": [round(float(v), 1) for v in self.box],
+            "label": self.label,
+            "score": round(float(self.label_score), 4),
+            "nose_visible": bool(self.nose_visible),
+            "mouth_visible": bool(self.mouth_visible),
+            "track": self.track,
+        }
+
+
+@dataclass
+class Frame:
+    """One image from a source. ``image`` is BGR uint8, as OpenCV reads it."""
+
+    image: np.ndarray
+    index: int
+    time: float
+    """Seconds from the start of a video, or since the capture began (live)."""
+    source: str
+    faces: list[Face] = field(default_factory=list)

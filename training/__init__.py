@@ -1,0 +1,1 @@
+"""Offline tooling: model export and training scripts (not imported at runtime)."""

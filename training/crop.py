@@ -1,0 +1,125 @@
+"""``python -m training.crop SRC DST``: aligned grayscale face crops for training.
+
+SRC is a labelled folder (subfolders ``mask``/``incorrect``/``no_mask`` or the
+public sets' names) or a scene set (``images/`` plus ``labels.json`` of boxes).
+Faces are found and aligned by the detector's own code (``detector.faces``,
+``detector.landmarks``, ``detector.align``), so training sees what the
+detector will see. Writes ``DST/<label>/*.png`` and ``DST/crops.csv``; photos
+where no face was found are listed in ``DST/no_face.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from detector.align import align_face
+from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
+from detector.landmarks import Landmarker
+from detector.sources import SourceError, read_image
+from detector.track import iou_matrix
+from training.datasets import INDEX_NAME, CropRecord, DatasetError, labelled_images, write_index
+
+MIN_SCENE_FACE = 20
+"""Scene faces smaller than this (pixels) are too blurred to say anything."""
+
+
+class Cropper:
+    """Face finder + landmarks + alignment, writing crops under ``dst``."""
+
+    def __init__(self, dst: Path, finder: FaceFinder | None = None) -> None:
+        self.dst = dst
+        self.finder = finder or make_finder("onnx", FinderConfig())
+        self.landmarker = Landmarker()
+        self.records: list[CropRecord] = []
+        self.no_face: list[str] = []
+
+    def save(self, image: np.ndarray, box, label: str, source: str, group: str, name: str, state: str = "") -> None:
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        crop, crop_lm = align_face(gray, self.landmarker(gray, box))
+        rel = Path(label) / f"{name}.png"
+        (self.dst / label).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(self.dst / rel), crop)
+        self.records.append(CropRecord(str(rel), label, source, group, state, crop_lm))
+
+    def largest_face(self, image: np.ndarray):
+        found = detect_still(self.finder, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        if not found:
+            return None
+        return max(found, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])).box
+
+
+def crop_labelled(src: Path, cropper: Cropper) -> None:
+    """The largest face of each photo in a labelled folder."""
+    for path, label in tqdm(labelled_images(src), desc=f"crop {src.name}", unit="img"):
+        rel = f"{src.name}/{path.parent.name}/{path.name}"
+        try:
+            image = read_image(path)
+        except SourceError:
+            cropper.no_face.append(rel)
+            continue
+        box = cropper.largest_face(image)
+        if box is None:
+            cropper.no_face.append(rel)
+            continue
+        state = path.stem.rsplit("__", 1)[-1] if "__" in path.stem else ""
+        group = path.stem.split("__")[0]
+        name = f"{src.name}_{path.parent.name}_{path.stem}"
+        cropper.save(image, box, label, rel, f"{src.name}/{group}", name, state)
+
+
+def crop_scenes(src: Path, cropper: Cropper) -> None:
+    """Every labelled box of a scene set; MTCNN's box where it agrees, else the label's."""
+    labels = json.loads((src / "labels.json").read_text())
+    for file, faces in tqdm(sorted(labels.items()), desc=f"crop {src.name}", unit="img"):
+        try:
+            image = read_image(src / "images" / file)
+        except SourceError:
+            continue
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        found = cropper.finder.detect(rgb)
+        truth = np.array([f["box"] for f in faces], float).reshape(-1, 4)
+        iou = iou_matrix(truth, np.array([d.box for d in found], float).reshape(-1, 4))
+        for i, face in enumerate(faces):
+            box = truth[i]
+            if min(box[2] - box[0], box[3] - box[1]) < MIN_SCENE_FACE:
+                continue
+            if iou.shape[1] and iou[i].max() >= 0.4:
+                box = np.array(found[int(iou[i].argmax())].box)
+            name = f"{src.name}_{Path(file).stem}_{i}"
+            cropper.save(image, tuple(box), face["label"], f"{src.name}/{file}#{i}", f"{src.name}/{file}", name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.crop", description=__doc__.split("\n\n")[0])
+    p.add_argument("src", type=Path, nargs="+", help="labelled folder(s) or scene set(s)")
+    p.add_argument("dst", type=Path, help="output folder for crops and crops.csv")
+    args = p.parse_args(argv)
+    args.dst.mkdir(parents=True, exist_ok=True)
+    cropper = Cropper(args.dst)
+    try:
+        for src in args.src:
+            if (src / "labels.json").exists():
+                crop_scenes(src, cropper)
+            else:
+                crop_labelled(src, cropper)
+    except DatasetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    write_index(args.dst / INDEX_NAME, cropper.records)
+    with open(args.dst / "no_face.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["source"]] + [[s] for s in cropper.no_face])
+    total = len(cropper.records) + len(cropper.no_face)
+    print(f"{len(cropper.records)} crops written to {args.dst}; no face in {len(cropper.no_face)} of {total} photos")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
