@@ -75,14 +75,17 @@ def align_face(
 
     Grayscale on purpose: mask colour says nothing about how a mask is worn,
     and a model that never sees colour cannot learn "blue means mask".
-    Pixels outside the frame are filled by replicating the border so a face
-    at the frame edge gives no black wedge the model could latch onto.
+    Parts of the crop outside the frame (a face at the edge of a tight photo)
+    are filled flat with the face's mean grey: replicating the edge instead
+    draws streaks under the chin that look like a mask pulled down.
     """
     matrix = alignment_matrix(landmarks, size)
-    crop = cv2.warpAffine(
-        to_gray(image), matrix, (size, size), flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
+    gray = to_gray(image)
+    crop = cv2.warpAffine(gray, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+    inside = cv2.warpAffine(np.full(gray.shape, 255, np.uint8), matrix, (size, size), flags=cv2.INTER_NEAREST, borderValue=0)
+    outside = inside == 0
+    if outside.any():
+        crop[outside] = int(crop[~outside].mean()) if (~outside).any() else 128
     return crop, transform_points(landmarks, matrix)
 
 

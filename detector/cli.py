@@ -10,8 +10,6 @@ import argparse
 import logging
 import os
 import sys
-import tempfile
-from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 
@@ -65,23 +63,26 @@ def _run(args: argparse.Namespace) -> int:
     from detector.sinks import JsonSink, SinkError, VideoSink, WindowSink, display_available
     from detector.sources import SourceError, open_source
 
-    try:
-        pipeline = Pipeline(PipelineConfig(
+    def load() -> Pipeline:
+        return Pipeline(PipelineConfig(
             finder=args.finder, faces=FinderConfig(min_face_size=args.min_face), detect_every=args.detect_every,
         ))
-    except (FileNotFoundError, ValueError) as err:
-        return fail(str(err))
-    spec = args.source
-    if args.demo:
-        spec = str(_demo_clip(pipeline))
-    try:
-        source = open_source(spec)
+
+    try:  # check the input and outputs before the slow model load, so mistakes show at once
+        pipeline = None
+        if args.demo:
+            from detector.demo import make_demo_clip
+
+            pipeline = load()
+            args.source = str(make_demo_clip(pipeline))
+        source = open_source(args.source)
         sinks = []
         if args.output:
             sinks.append(VideoSink(args.output, fps=source.fps or 15.0))
         if args.json:
             sinks.append(JsonSink(args.json))
-    except (SourceError, SinkError) as err:
+        pipeline = pipeline or load()
+    except (SourceError, SinkError, FileNotFoundError, ValueError) as err:
         return fail(str(err))
     if not args.no_window:
         if display_available():
@@ -98,14 +99,8 @@ def _run(args: argparse.Namespace) -> int:
     return 130 if summary.interrupted else 0
 
 
-def _demo_clip(pipeline) -> Path:
-    """Build the demo clip in a temp folder using this pipeline's own landmarks."""
-    import cv2
+def _demo_clip(pipeline):
+    """The demo clip for ``--demo`` (kept for detector.serve)."""
+    from detector.demo import make_demo_clip
 
-    from detector.demo import astronaut_bgr, build_demo_clip
-
-    image = astronaut_bgr()
-    face = pipeline.detect(image)[0]
-    landmarks = pipeline.landmarker(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), face.box)
-    path = Path(tempfile.mkdtemp(prefix="mask-demo-")) / "demo.mp4"
-    return build_demo_clip(path, landmarks)
+    return make_demo_clip(pipeline)

@@ -10,6 +10,7 @@ README's first command works on any machine.
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -49,21 +50,38 @@ def _place(canvas: np.ndarray, portrait: np.ndarray, x: int, t: float, mirror: b
     canvas[10:470, x : x + 300] = tile
 
 
-def build_demo_clip(path: Path, landmarks: np.ndarray, frames_per_state: int = 24, fps: float = 12.0) -> Path:
-    """Write the demo clip to ``path`` (mp4) and return it."""
+def build_demo_clip(
+    path: Path, landmarks: np.ndarray, frames_per_state: int = 24, fps: float = 12.0,
+    sequence: tuple[tuple[str, str | None], ...] = SEQUENCE,
+) -> Path:
+    """Write a clip of ``sequence`` (left, right) mask states to ``path`` (mp4); None leaves a side empty."""
     portraits = masked_portraits(landmarks)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
     index = 0
-    for left, right in SEQUENCE:
+    for left, right in sequence:
         for _ in range(frames_per_state):
             canvas = np.full((480, 640, 3), 200, np.uint8)
             t = index / fps
             _place(canvas, portraits[left], 10, t, mirror=False)
-            _place(canvas, portraits[right], 330, t + 1.0, mirror=True)
+            if right is not None:
+                _place(canvas, portraits[right], 330, t + 1.0, mirror=True)
             writer.write(canvas)
             index += 1
     writer.release()
     return path
+
+
+def astronaut_landmarks(pipeline) -> np.ndarray:
+    """The astronaut's 68 landmarks, found by the pipeline's own finder and landmarker."""
+    image = astronaut_bgr()
+    face = pipeline.detect(image)[0]
+    return pipeline.landmarker(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), face.box)
+
+
+def make_demo_clip(pipeline, folder: Path | None = None, **kwargs) -> Path:
+    """Build the demo clip (in a new temp folder unless given) for this pipeline."""
+    folder = Path(folder or tempfile.mkdtemp(prefix="mask-demo-"))
+    return build_demo_clip(folder / "demo.mp4", astronaut_landmarks(pipeline), **kwargs)
 
 
 def expected_labels(frame_index: int, frames_per_state: int = 24) -> tuple[str, str]:

@@ -35,6 +35,16 @@ class FinderConfig:
     thresholds: tuple[float, float, float] = (0.6, 0.6, 0.7)
     min_score: float = 0.8
     """Final score a face must reach to be reported at all."""
+    nets: str = "masked"
+    """Which ONNX nets OnnxMTCNN loads: ``masked`` (face heads refit on masked faces by
+    ``training.finetune_mtcnn``: more masked faces, fewer false ones) or ``stock``."""
+    still_thresholds: tuple[float, float, float] | None = None
+    """Per-stage thresholds for single photos (None: same as ``thresholds``).
+    A photo is searched once, so it can afford more proposals than a video frame."""
+    still_borders: tuple[tuple[float, str], ...] = ((0.25, "replicate"), (0.5, "replicate"), (1.0, "replicate"))
+    """Retries for a photo where nothing was found: (border fraction, fill) tried in
+    order, fill ``replicate`` or ``mean`` (constant mean colour). Tight crops
+    (eyes to chin) need room around the face before MTCNN sees one."""
 
 
 class ReferenceMTCNN:
@@ -46,8 +56,8 @@ class ReferenceMTCNN:
         self.config = config or FinderConfig()
         self._mtcnn = MTCNN()
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        t1, t2, t3 = self.config.thresholds
+    def detect(self, rgb: np.ndarray, thresholds: tuple[float, float, float] | None = None) -> list[Detection]:
+        t1, t2, t3 = thresholds or self.config.thresholds
         found = self._mtcnn.detect_faces(
             rgb, box_format="xyxy", threshold_pnet=t1, threshold_rnet=t2, threshold_onet=t3
         )
@@ -72,8 +82,8 @@ def make_finder(backend: str = "onnx", config: FinderConfig | None = None) -> Fa
         from detector.mtcnn_onnx import OnnxMTCNN
 
         return _Filtered(
-            OnnxMTCNN(min_face_size=config.min_face_size, thresholds=config.thresholds),
-            config.min_score,
+            OnnxMTCNN(min_face_size=config.min_face_size, thresholds=config.thresholds, nets=config.nets),
+            config,
         )
     raise ValueError(f"unknown face finder {backend!r} (choose onnx or reference)")
 
@@ -81,29 +91,45 @@ def make_finder(backend: str = "onnx", config: FinderConfig | None = None) -> Fa
 class _Filtered:
     """Drops detections under a final score, keeping the finder's other methods."""
 
-    def __init__(self, finder, min_score: float) -> None:
-        self.finder, self.min_score = finder, min_score
+    def __init__(self, finder, config: FinderConfig) -> None:
+        self.finder, self.config, self.min_score = finder, config, config.min_score
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        return [d for d in self.finder.detect(rgb) if d.score >= self.min_score]
+    def detect(self, rgb: np.ndarray, thresholds: tuple[float, float, float] | None = None) -> list[Detection]:
+        return [d for d in self.finder.detect(rgb, thresholds) if d.score >= self.min_score]
 
     def refine(self, rgb: np.ndarray, boxes: list) -> list[Detection | None]:
         return self.finder.refine(rgb, boxes)
 
 
-def detect_with_border(finder: FaceFinder, rgb: np.ndarray, border: float = 0.25) -> list[Detection]:
-    """Detect on the image grown by a replicated border, boxes mapped back.
+def _detect(finder: FaceFinder, rgb: np.ndarray, thresholds: tuple[float, float, float] | None) -> list[Detection]:
+    """``finder.detect`` with a threshold override where the finder takes one."""
+    return finder.detect(rgb, thresholds) if thresholds is not None else finder.detect(rgb)
+
+
+def detect_with_border(
+    finder: FaceFinder, rgb: np.ndarray, border: float = 0.25, fill: str = "replicate",
+    thresholds: tuple[float, float, float] | None = None,
+) -> list[Detection]:
+    """Detect on the image grown by a border, boxes mapped back.
 
     Tight face crops (the usual dataset photo) leave MTCNN no context around
     the face; a border lets its pyramid see a whole face at a size it knows.
+    ``replicate`` continues the edges (hair, clothes); ``mean`` is a flat
+    canvas of the image's mean colour, i.e. the photo shrunk onto a backdrop.
     """
     h, w = rgb.shape[:2]
     pad = int(round(border * max(h, w)))
     if pad == 0:
-        return finder.detect(rgb)
-    grown = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        return _detect(finder, rgb, thresholds)
+    if fill == "mean":
+        colour = [float(c) for c in rgb.reshape(-1, 3).mean(axis=0)]
+        grown = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=colour)
+    elif fill == "replicate":
+        grown = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    else:
+        raise ValueError(f"unknown border fill {fill!r} (choose replicate or mean)")
     out = []
-    for d in finder.detect(grown):
+    for d in _detect(finder, grown, thresholds):
         x1, y1, x2, y2 = (v - pad for v in d.box)
         box = (max(x1, 0.0), max(y1, 0.0), min(x2, float(w)), min(y2, float(h)))
         if box[2] - box[0] < 4 or box[3] - box[1] < 4:
@@ -113,7 +139,15 @@ def detect_with_border(finder: FaceFinder, rgb: np.ndarray, border: float = 0.25
     return out
 
 
-def detect_still(finder: FaceFinder, rgb: np.ndarray) -> list[Detection]:
-    """Faces in a single photo: as is first, then with a border if none was found."""
-    found = finder.detect(rgb)
-    return found if found else detect_with_border(finder, rgb)
+def detect_still(finder: FaceFinder, rgb: np.ndarray, config: FinderConfig | None = None) -> list[Detection]:
+    """Faces in a single photo: as is first, then each border retry until one finds a face.
+
+    ``config`` defaults to the finder's own (``make_finder`` attaches it).
+    """
+    config = config or getattr(finder, "config", None) or FinderConfig()
+    found = _detect(finder, rgb, config.still_thresholds)
+    for border, fill in config.still_borders:
+        if found:
+            break
+        found = detect_with_border(finder, rgb, border, fill, config.still_thresholds)
+    return found

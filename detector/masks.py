@@ -24,6 +24,8 @@ COLOURS = {  # BGR
     "pink": (190, 170, 240), "navy": (90, 40, 20), "beige": (170, 195, 215),
 }
 PATTERNS: tuple[str, ...] = ("plain", "pleats", "dots", "stripes", "checks")
+PATTERN_WEIGHTS = (0.45, 0.3, 0.09, 0.08, 0.08)
+"""Most real masks are plain or pleated; patterns are there so colour and print never decide."""
 
 
 @dataclass
@@ -43,7 +45,7 @@ class MaskStyle:
         colour = np.clip(colour + rng.normal(0, 15, 3), 0, 255)
         return cls(
             colour=tuple(int(c) for c in colour),
-            pattern=PATTERNS[rng.integers(len(PATTERNS))],
+            pattern=str(rng.choice(PATTERNS, p=PATTERN_WEIGHTS)),
             shade=float(rng.uniform(0.1, 0.5)),
             loops=bool(rng.random() < 0.6),
             drop=float(rng.uniform(0.05, 0.2)),

@@ -133,8 +133,14 @@ class OnnxMTCNN:
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.8),
         scale_factor: float = 0.709,
         threads: int | None = None,
+        nets: str | dict[str, str] = "stock",
     ) -> None:
-        """Load the nets; raise FileNotFoundError naming any missing model file."""
+        """Load the nets; raise FileNotFoundError naming any missing model file.
+
+        ``nets`` picks the ONNX files: ``stock`` (the package's nets, parity-tested),
+        ``masked`` (fine-tuned on masked faces where a ``<net>_masked.onnx`` exists,
+        stock otherwise) or an explicit {net: file name} dict.
+        """
         if min_face_size < PNET_CELL:
             raise ValueError(f"min_face_size must be >= {PNET_CELL}, got {min_face_size}")
         if not 0.0 < scale_factor < 1.0:
@@ -151,11 +157,24 @@ class OnnxMTCNN:
         # Spinning workers of three small sessions starve cv2 and each other on
         # few cores: measured ~2x slower per frame on 2 cores with spinning on.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._pnet, self._rnet, self._onet = (self._load(name, options) for name in ("pnet", "rnet", "onet"))
+        self.files = self._files(nets)
+        self._pnet, self._rnet, self._onet = (self._load(self.files[n], options) for n in ("pnet", "rnet", "onet"))
 
-    def _load(self, name: str, options: ort.SessionOptions) -> ort.InferenceSession:
+    def _files(self, nets: str | dict[str, str]) -> dict[str, str]:
+        """ONNX file name per net for a variant name or an explicit mapping."""
+        stock = {name: f"{name}.onnx" for name in ("pnet", "rnet", "onet")}
+        if isinstance(nets, dict):
+            return {**stock, **nets}
+        if nets == "stock":
+            return stock
+        if nets == "masked":
+            masked = {n: f"{n}_masked.onnx" for n in stock if (self.model_dir / f"{n}_masked.onnx").is_file()}
+            return {**stock, **masked}
+        raise ValueError(f"unknown MTCNN nets {nets!r} (choose stock or masked, or pass a dict)")
+
+    def _load(self, file_name: str, options: ort.SessionOptions) -> ort.InferenceSession:
         """One CPU session; a clear error beats onnxruntime's generic one."""
-        path = self.model_dir / f"{name}.onnx"
+        path = self.model_dir / file_name
         if not path.is_file():
             raise FileNotFoundError(
                 f"MTCNN model not found: {path} (create it with `python -m training.export_mtcnn`)"
@@ -169,15 +188,19 @@ class OnnxMTCNN:
             raise ValueError(f"expected an HxWx3 RGB image, got shape {rgb.shape}")
         return (rgb.astype(np.float32) - np.float32(127.5)) * np.float32(1 / 128)
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        """Faces in an RGB uint8 image, best score first, boxes clipped to the image."""
+    def detect(self, rgb: np.ndarray, thresholds: tuple[float, float, float] | None = None) -> list[Detection]:
+        """Faces in an RGB uint8 image, best score first, boxes clipped to the image.
+
+        ``thresholds`` overrides the per-stage thresholds for this call only.
+        """
+        t_pnet, t_rnet, t_onet = thresholds or self.thresholds
         image = self._normalize(rgb)
-        boxes = self._stage_pnet(image)
+        boxes = self._stage_pnet(image, t_pnet)
         if len(boxes):
-            boxes = self._stage_rnet(image, boxes)
+            boxes = self._stage_rnet(image, boxes, t_rnet)
         if len(boxes):
             boxes = self._run_onet(image, boxes)
-            boxes = sort_by_score(boxes[boxes[:, 4] > self.thresholds[2]])
+            boxes = sort_by_score(boxes[boxes[:, 4] > t_onet])
             boxes = boxes[nms_keep(boxes, NMS_ONET, "min")]
         return [self._detection(row, rgb.shape) for row in boxes]
 
@@ -201,7 +224,7 @@ class OnnxMTCNN:
             self._detection(row, rgb.shape) if row[4] > self.thresholds[2] else None for row in refined
         ]
 
-    def _stage_pnet(self, image: np.ndarray) -> np.ndarray:
+    def _stage_pnet(self, image: np.ndarray, threshold: float) -> np.ndarray:
         """Dense proposals over the pyramid, NMS per scale then across scales, squared."""
         height, width = image.shape[:2]
         found = []
@@ -209,16 +232,17 @@ class OnnxMTCNN:
             size = (int(width * scale), int(height * scale))  # truncation, as tf.image.resize
             level = cv2.resize(image, size, interpolation=cv2.INTER_AREA)  # == TF "area"
             reg, prob = self._pnet.run(None, {"input": level[None]})
-            boxes = self._pnet_boxes(reg[0], prob[0, :, :, 1], scale)
+            boxes = self._pnet_boxes(reg[0], prob[0, :, :, 1], scale, threshold)
             found.append(boxes[nms_keep(boxes, NMS_PNET_SCALE)])
         if not found:
             return np.empty((0, 15))
         boxes = sort_by_score(np.concatenate(found))
         return square(boxes[nms_keep(boxes, NMS_PNET_ALL)])
 
-    def _pnet_boxes(self, reg: np.ndarray, prob: np.ndarray, scale: float) -> np.ndarray:
+    @staticmethod
+    def _pnet_boxes(reg: np.ndarray, prob: np.ndarray, scale: float, threshold: float) -> np.ndarray:
         """Turn PNet's map cells (stride 2, 12x12 window) into image-space boxes."""
-        ys, xs = np.nonzero(prob > self.thresholds[0])
+        ys, xs = np.nonzero(prob > threshold)
         offsets = reg[ys, xs].astype(np.float64) * (PNET_CELL - 1)
         boxes = np.zeros((len(ys), 15))
         boxes[:, 0] = 2 * xs + 1 + offsets[:, 0]
@@ -229,13 +253,13 @@ class OnnxMTCNN:
         boxes[:, 4] = prob[ys, xs]
         return sort_by_score(boxes)
 
-    def _stage_rnet(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    def _stage_rnet(self, image: np.ndarray, boxes: np.ndarray, threshold: float) -> np.ndarray:
         """Re-score and regress proposals on 24x24 patches; NMS; squared."""
         reg, prob = self._rnet.run(None, {"input": crop_resize(image, boxes, 24)})
         boxes = boxes.copy()
         boxes[:, 4] = prob[:, 1]
         boxes = regress(boxes, reg)
-        boxes = sort_by_score(boxes[boxes[:, 4] > self.thresholds[1]])
+        boxes = sort_by_score(boxes[boxes[:, 4] > threshold])
         return square(boxes[nms_keep(boxes, NMS_RNET)])
 
     def _run_onet(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:

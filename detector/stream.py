@@ -1,0 +1,273 @@
+"""The service's background side: one thread that watches the source.
+
+The worker reads the source, runs a ``VideoAnalyzer``, and keeps only the
+newest annotated JPEG and the running counts; HTTP clients read those and never
+drive the pipeline themselves, so a slow or vanished viewer cannot stall the
+stream, and ten viewers cost no more than one. Results reach the event loop
+through ``Hub`` (thread -> asyncio fan-out) and Prometheus through ``Metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from typing import Any
+
+import cv2
+import numpy as np
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import Counter as PromCounter
+
+from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator, annotate
+from detector.pipeline import Pipeline, VideoAnalyzer
+from detector.sources import Source
+from detector.types import LABELS, Face, Frame
+
+log = logging.getLogger(__name__)
+
+STILL_SECONDS = 1.0
+"""How long each photo of an image or folder source stays on screen."""
+RETRY_SECONDS = 5.0
+"""Pause before reopening a live source that gave up (sources.py already retried with backoff)."""
+
+
+class FairLock:
+    """A first-come-first-served lock around the shared pipeline.
+
+    ``threading.Lock`` is not fair: the worker releases and re-takes it in a
+    tight loop and can starve uploads indefinitely. Tickets make every waiter
+    wait for at most the calls queued before it.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next = 0
+        self._serving = 0
+
+    def __enter__(self) -> FairLock:
+        with self._cond:
+            ticket = self._next
+            self._next += 1
+            while ticket != self._serving:
+                self._cond.wait()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+
+class Metrics:
+    """The Prometheus metrics of one app, in their own registry (tests build many apps)."""
+
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.frames = PromCounter("maskdet_frames_processed", "Stream frames run through the pipeline", registry=r)
+        self.faces = PromCounter("maskdet_faces", "Faces judged, per label and origin (stream or upload)",
+                                 ["label", "origin"], registry=r)
+        self.fps = Gauge("maskdet_stream_fps", "Stream frames processed per second, over the last seconds", registry=r)
+        self.latency = Histogram("maskdet_frame_latency_seconds", "Pipeline time per stream frame (lock wait included)",
+                                 buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2), registry=r)
+        self.uploads = PromCounter("maskdet_uploads", "POST /detect requests, per HTTP status", ["status"], registry=r)
+        self.upload_latency = Histogram("maskdet_upload_latency_seconds", "Time to answer a good upload",
+                                        buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4), registry=r)
+        self.changes = PromCounter("maskdet_verdict_changes", "Tracked faces whose label changed", registry=r)
+        self.clients = Gauge("maskdet_stream_clients", "Open /stream and /events connections", registry=r)
+        for label in LABELS:
+            for origin in ("stream", "upload"):
+                self.faces.labels(label=label, origin=origin)
+        for status in ("200", "400", "413", "415"):
+            self.uploads.labels(status=status)
+
+
+class Hub:
+    """Fan-out from the worker thread to async subscribers, each with a small queue.
+
+    A full queue drops its oldest item: a slow client sees fewer frames, it
+    never makes the worker wait.
+    """
+
+    def __init__(self) -> None:
+        self._subs: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = set()
+        self._lock = threading.Lock()
+
+    def subscribe(self, size: int) -> asyncio.Queue:
+        """A queue fed from now on; call from the event loop, then ``unsubscribe``."""
+        queue: asyncio.Queue = asyncio.Queue(size)
+        with self._lock:
+            self._subs.add((asyncio.get_running_loop(), queue))
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue) -> None:
+        with self._lock:
+            self._subs = {s for s in self._subs if s[1] is not queue}
+
+    def publish(self, item: Any) -> None:
+        with self._lock:
+            subs = list(self._subs)
+        for loop, queue in subs:
+            with contextlib.suppress(RuntimeError):  # loop already closed (shutting down)
+                loop.call_soon_threadsafe(_offer, queue, item)
+
+
+def _offer(queue: asyncio.Queue, item: Any) -> None:
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(item)
+
+
+class StreamWorker(threading.Thread):
+    """Reads ``source`` until stopped; files loop so the page keeps moving."""
+
+    def __init__(self, source: Source, pipeline: Pipeline, lock: FairLock, metrics: Metrics, jpeg_quality: int = 80) -> None:
+        super().__init__(name="stream-worker", daemon=True)
+        self.source, self.pipeline, self.lock, self.metrics = source, pipeline, lock, metrics
+        self.jpeg_quality = jpeg_quality
+        self.frames = Hub()
+        self.events = Hub()
+        self.state = "starting"
+        self.jpeg: bytes | None = None
+        self.fps = 0.0
+        self.errors = 0
+        self._halt = threading.Event()
+        self._mutex = threading.Lock()
+        self._now: Counter = Counter()
+        self._total: Counter = Counter()
+        self._recent: deque[dict] = deque(maxlen=20)
+        self._times: deque[float] = deque(maxlen=50)
+        self._count = 0
+        self._labels: dict[int, str] = {}
+        self._hud = HudAnnotator()
+        self._annotators = [BoxAnnotator(), LabelAnnotator(), self._hud]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    def run(self) -> None:
+        stills = self.source.length is not None and self.source.fps is None
+        analyzer = None if stills else VideoAnalyzer(self.pipeline)
+        while not self._halt.is_set():
+            self.state = "running"
+            try:
+                shown = self._play(analyzer, stills)
+            except Exception:  # a source that breaks mid-read (not merely ends): report, pause, reopen
+                log.exception("reading %s failed", self.source.name)
+                shown = 0
+            if self._halt.is_set():
+                break
+            if self.source.live or not shown:
+                self.state = "reconnecting" if self.source.live else "no frames"
+                self._set_fps(0.0)
+                self._times.clear()
+                with self._mutex:
+                    self._now = Counter()
+                self._halt.wait(RETRY_SECONDS if self.source.live else 1.0)
+            if analyzer is not None:  # a looped file jumps back: old tracks do not continue
+                analyzer.tracker.tracks = []
+                self._labels.clear()
+        self.state = "stopped"
+        self._set_fps(0.0)
+
+    def _play(self, analyzer: VideoAnalyzer | None, stills: bool) -> int:
+        """One pass over the source; returns the number of frames shown."""
+        pace = STILL_SECONDS if stills else (0.0 if self.source.live else 1.0 / (self.source.fps or 25.0))
+        frames: Iterator[Frame] = iter(self.source)
+        shown = 0
+        try:
+            next_due = time.monotonic()
+            for frame in frames:
+                try:
+                    self._process(frame, analyzer)
+                except Exception:  # one bad frame must not end the service's stream
+                    self.errors += 1
+                    if self.errors in (1, 10) or self.errors % 1000 == 0:  # a broken pipeline must not flood the log
+                        log.exception("stream frame %d failed (%d failures so far)", frame.index, self.errors)
+                shown += 1
+                next_due = max(next_due + pace, time.monotonic())
+                if self._halt.wait(max(0.0, next_due - time.monotonic())):
+                    break
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:  # stops a live source's reader thread
+                close()
+        return shown
+
+    def _process(self, frame: Frame, analyzer: VideoAnalyzer | None) -> None:
+        start = time.perf_counter()
+        with self.lock:
+            faces = self.pipeline.analyse(frame.image, still=True) if analyzer is None else analyzer(frame.image)
+        self.metrics.latency.observe(time.perf_counter() - start)
+        self.metrics.frames.inc()
+        now = Counter(f.label or "unknown" for f in faces)
+        for label, n in now.items():
+            self.metrics.faces.labels(label=label, origin="stream").inc(n)
+        changes = self._changes(frame, faces, analyzer)
+        self._times.append(time.monotonic())
+        fps = (len(self._times) - 1) / (self._times[-1] - self._times[0]) if len(self._times) > 1 else 0.0
+        self._set_fps(fps)
+        self._hud.fps = fps
+        jpeg = self._encode(annotate(frame.image, faces, self._annotators))
+        with self._mutex:
+            self._now, self._count = now, self._count + 1
+            self._total.update(now)
+            self._recent.extend(changes)
+            self.jpeg = jpeg
+        self.frames.publish(jpeg)
+        for event in changes:
+            self.events.publish(event)
+
+    def _changes(self, frame: Frame, faces: list[Face], analyzer: VideoAnalyzer | None) -> list[dict]:
+        """Verdict changes of tracked faces since the previous frame."""
+        if analyzer is None:
+            return []
+        out = []
+        for f in faces:
+            if f.track is None or f.label is None:
+                continue
+            old = self._labels.get(f.track)
+            if old is not None and old != f.label:
+                out.append({"track": f.track, "old": old, "new": f.label, "time": round(time.time(), 3),
+                            "frame": frame.index, "stream_time": round(frame.time, 3)})
+            self._labels[f.track] = f.label
+        alive = {t.id for t in analyzer.tracker.tracks}
+        self._labels = {k: v for k, v in self._labels.items() if k in alive}
+        self.metrics.changes.inc(len(out))
+        return out
+
+    def _encode(self, image: np.ndarray) -> bytes:
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        return buf.tobytes() if ok else (self.jpeg or b"")
+
+    def _set_fps(self, fps: float) -> None:
+        self.fps = fps
+        self.metrics.fps.set(round(fps, 2))
+
+    def snapshot(self) -> dict:
+        """The counts for ``/stats``: faces in the newest frame, and since the start."""
+        with self._mutex:
+            now, total, count, recent = dict(self._now), dict(self._total), self._count, list(self._recent)
+        return {
+            "stream": self.state,
+            "source": self.source.name,
+            "frames": count,
+            "fps": round(self.fps, 2),
+            "now": {lab: now.get(lab, 0) for lab in LABELS},
+            "total": {lab: total.get(lab, 0) for lab in LABELS},
+            "compliance_now": compliance(now),
+            "compliance_total": compliance(total),
+            "recent_changes": recent,
+        }
+
+
+def compliance(counts: dict[str, int]) -> float | None:
+    """Faces in a mask over all faces; None when there were no faces."""
+    faces = sum(counts.get(lab, 0) for lab in LABELS)
+    return round(counts.get("mask", 0) / faces, 4) if faces else None

@@ -1,0 +1,141 @@
+"""``python -m detector`` end to end: real inputs, the real pipeline, a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ROOT, count_frames, run_cli
+
+from detector.types import LABELS
+
+FACE_KEYS = {"box": list, "label": str, "score": float, "nose_visible": bool, "mouth_visible": bool}
+
+
+def check_record(record: dict) -> None:
+    """One --json line against the contract."""
+    assert set(record) == {"source", "frame", "time", "faces"}
+    assert isinstance(record["source"], str) and isinstance(record["frame"], int)
+    assert isinstance(record["time"], float | int) and isinstance(record["faces"], list)
+    for face in record["faces"]:
+        assert set(face) == set(FACE_KEYS) | {"track"}
+        for key, kind in FACE_KEYS.items():
+            assert isinstance(face[key], kind), (key, face)
+        assert len(face["box"]) == 4 and face["box"][0] < face["box"][2] and face["box"][1] < face["box"][3]
+        assert face["label"] in LABELS and 0.0 <= face["score"] <= 1.0
+        assert face["track"] is None or isinstance(face["track"], int)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_json_schema_on_clip(demo_clip, tmp_path):
+    out = tmp_path / "out.jsonl"
+    result = run_cli("--source", str(demo_clip), "--no-window", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    records = read_jsonl(out)
+    assert len(records) == count_frames(demo_clip)
+    for i, record in enumerate(records):
+        check_record(record)
+        assert record["frame"] == i
+    with_two = sum(len(r["faces"]) == 2 for r in records)
+    assert with_two >= 0.9 * len(records), "the demo shows two faces in every frame"
+    assert all(f["track"] is not None for r in records for f in r["faces"])
+    assert "compliance" in result.stderr and "average FPS" in result.stderr
+
+
+def test_json_to_stdout_on_folder(portraits, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, state in enumerate(("worn", "none", "on_chin")):
+        cv2.imwrite(str(folder / f"{i}_{state}.jpg"), portraits[state])
+    cv2.imwrite(str(folder / "3_empty.png"), np.full((120, 160, 3), 90, np.uint8))
+    (folder / "notes.txt").write_text("not an image, ignored")
+    result = run_cli("--source", str(folder), "--no-window", "--json", "-", "--quiet")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [Path(r["source"]).name for r in records] == ["0_worn.jpg", "1_none.jpg", "2_on_chin.jpg", "3_empty.png"]
+    for r in records:
+        check_record(r)
+    assert [len(r["faces"]) for r in records] == [1, 1, 1, 0]
+    assert all(f["track"] is None for r in records for f in r["faces"]), "photos are judged one by one"
+    labels = [r["faces"][0]["label"] for r in records[:3]]
+    assert labels == ["mask", "no_mask", "incorrect"]
+
+
+def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "zero.jpg").write_bytes(b"")
+    (tmp_path / "fake.mp4").write_text("this is not a video")
+    (tmp_path / "fake.jpg").write_bytes(b"\xff\xd8 truncated")
+    ok = str(tmp_path / "ok.png")
+    cv2.imwrite(ok, np.full((60, 80, 3), 128, np.uint8))
+    return {
+        "missing file": (["--source", str(tmp_path / "nope.mp4")], "no such file"),
+        "not a video": (["--source", str(tmp_path / "fake.mp4")], "not a video"),
+        "broken image": (["--source", str(tmp_path / "fake.jpg")], "not a readable image"),
+        "empty folder": (["--source", str(tmp_path / "empty")], "no images in folder"),
+        "zero-byte image": (["--source", str(tmp_path / "zero.jpg")], "empty file"),
+        "no camera": (["--source", "7"], "no camera at index 7"),
+        "bad output type": (["--source", ok, "--output", str(tmp_path / "x.xyz")], "unsupported video type"),
+        "unwritable json": (["--source", ok, "--json", str(tmp_path / "no" / "x.jsonl")], "cannot write JSON"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing file", "not a video", "broken image", "empty folder",
+                                  "zero-byte image", "no camera", "bad output type", "unwritable json"])
+def test_bad_input_one_line_error(case, tmp_path):
+    args, message = bad_inputs(tmp_path)[case]
+    result = run_cli(*args, "--no-window")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+
+
+def test_headless_says_so_and_runs(portraits, tmp_path):
+    image = tmp_path / "face.jpg"
+    cv2.imwrite(str(image), portraits["worn"])
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run([sys.executable, "-m", "detector", "--source", str(image), "--json", "-", "--quiet"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "no display" in result.stderr and "headless" in result.stderr
+    assert json.loads(result.stdout)["faces"][0]["label"] == "mask"
+
+
+def test_ctrl_c_leaves_a_playable_video(pipeline, tmp_path):
+    from detector.demo import make_demo_clip
+
+    clip = make_demo_clip(pipeline, tmp_path, frames_per_state=60)  # long enough to interrupt mid-way
+    out, log = tmp_path / "annotated.mp4", tmp_path / "frames.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "detector", "--source", str(clip), "--no-window", "--output", str(out),
+                             "--json", str(log), "--detect-every", "1"], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 15):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "stopped early" in stderr
+    written = len(read_jsonl(log))
+    assert 15 <= written < count_frames(clip)
+    assert count_frames(out) == written, "every processed frame is in the finished video"
+
+
+def test_demo_runs_without_camera_or_display(tmp_path):
+    out = tmp_path / "demo.jsonl"
+    result = run_cli("--demo", "--no-window", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    records = read_jsonl(out)
+    assert len(records) > 50 and all(len(r["faces"]) == 2 for r in records[5:])

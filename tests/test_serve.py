@@ -1,0 +1,328 @@
+"""``python -m detector serve`` end to end: a real server on loopback, real models, a real browser.
+
+The main server is the command line itself (``serve --demo`` in a subprocess),
+so argument parsing, model loading, the demo clip and shutdown are all
+covered; the token server is built with ``create_app`` and run by uvicorn in a
+thread, which is how embedding code uses it. Images come from scikit-image's
+public-domain ``astronaut``; nothing is mocked. No test asserts on timings:
+every wait is bounded, and only outcomes are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import httpx
+import pytest
+
+from detector.classify import CLASSIFIER_PATH, PARTS_PATH
+from detector.types import LABELS
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+MAX_UPLOAD = 300_000
+TOKEN = "s3cret-token"
+FACE_KEYS = {"box", "label", "score", "nose_visible", "mouth_visible", "track"}
+
+skimage_data = pytest.importorskip("skimage.data")
+needs_models = pytest.mark.skipif(not (CLASSIFIER_PATH.exists() and PARTS_PATH.exists()),
+                                  reason=f"trained models missing ({CLASSIFIER_PATH.name}, {PARTS_PATH.name})")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def jpeg(side: int | None = None) -> bytes:
+    """The astronaut (one face) as JPEG, optionally scaled to ``side`` pixels square."""
+    image = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
+    if side:
+        image = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", image)[1].tobytes()
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny, valid-looking PNG whose header claims a huge image (a decompression bomb's shape)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def start_cli(args: list[str], log: Path) -> tuple[subprocess.Popen, str]:
+    """``python -m detector serve ARGS`` on a free port, once /health answers (60 s at most)."""
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "detector", "serve", "--port", str(port), *args],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail(f"server did not come up in 60 s:\n{log.read_text()}")
+
+
+def stop(proc: subprocess.Popen) -> int:
+    """SIGINT, as Ctrl-C would; the exit status (killed after 20 s)."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The demo server with a small upload limit, shared by the module (starting it builds the clip)."""
+    proc, base = start_cli(["--demo", "--max-upload", str(MAX_UPLOAD)], tmp_path_factory.mktemp("serve") / "log")
+    yield base
+    stop(proc)
+
+
+@needs_models
+def test_health_docs_and_stats(server: str) -> None:
+    health = httpx.get(f"{server}/health").json()
+    assert health["status"] == "ok" and health["stream"] == "running"
+    assert "/detect" in httpx.get(f"{server}/openapi.json").json()["paths"]
+    assert httpx.get(f"{server}/docs").status_code == 200
+    stats = httpx.get(f"{server}/stats").json()
+    assert set(stats["now"]) == set(LABELS) and stats["source"].endswith("demo.mp4")
+    page = httpx.get(f"{server}/")
+    assert page.status_code == 200 and 'id="stream"' in page.text
+
+
+@needs_models
+@pytest.mark.parametrize("as_multipart", [True, False], ids=["multipart", "raw-body"])
+def test_detect_finds_the_astronaut(server: str, as_multipart: bool) -> None:
+    body = jpeg()
+    if as_multipart:
+        r = httpx.post(f"{server}/detect", files={"image": ("astronaut.jpg", body, "image/jpeg")}, timeout=60)
+    else:
+        r = httpx.post(f"{server}/detect", content=body, headers={"Content-Type": "image/jpeg"}, timeout=60)
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert (result["width"], result["height"]) == (512, 512) and result["ms"] >= 0
+    assert len(result["faces"]) == 1
+    face = result["faces"][0]
+    assert set(face) == FACE_KEYS and face["label"] in LABELS and face["track"] is None
+    x1, y1, x2, y2 = face["box"]
+    assert 120 < (x1 + x2) / 2 < 330 and 40 < (y1 + y2) / 2 < 220  # around her face, in upload pixels
+
+
+BAD_UPLOADS = {
+    "garbage": ({"content": b"\x00not an image at all" * 50, "headers": {"Content-Type": "image/jpeg"}}, {400, 415}),
+    "empty": ({"content": b"", "headers": {"Content-Type": "image/jpeg"}}, {400}),
+    "truncated-jpeg": ({"content": jpeg()[:3000], "headers": {"Content-Type": "image/jpeg"}}, {200, 400}),
+    "over-limit-raw": ({"content": b"\xff\xd8\xff" + os.urandom(MAX_UPLOAD), "headers": {"Content-Type": "image/jpeg"}}, {413}),
+    "over-limit-multipart": ({"files": {"image": ("big.jpg", b"\xff\xd8\xff" + os.urandom(MAX_UPLOAD), "image/jpeg")}}, {413}),
+    "huge-declared-pixels": ({"content": png_declaring(100_000, 100_000), "headers": {"Content-Type": "image/png"}}, {413}),
+    "text-content-type": ({"content": jpeg(), "headers": {"Content-Type": "text/plain"}}, {415}),
+    "text-part-type": ({"files": {"image": ("a.txt", b"hello", "text/plain")}}, {415}),
+    "no-image-field": ({"data": {"note": "hi"}, "files": {"other": ("x", b"", "text/plain")}}, {400, 415}),
+    "broken-multipart": ({"content": b"--x\r\nnope", "headers": {"Content-Type": "multipart/form-data; boundary=zz"}}, {400}),
+}
+
+
+@needs_models
+@pytest.mark.parametrize("case", list(BAD_UPLOADS))
+def test_bad_uploads_get_a_json_error(server: str, case: str) -> None:
+    kwargs, statuses = BAD_UPLOADS[case]
+    r = httpx.post(f"{server}/detect", timeout=60, **kwargs)
+    assert r.status_code in statuses, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    assert ("error" in r.json()) == (r.status_code != 200)
+
+
+@needs_models
+def test_huge_declared_content_length_is_refused_unread(server: str) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 99999999999\r\n\r\n\xff\xd8")
+        reply = s.recv(65536).decode("latin-1")
+    assert reply.startswith("HTTP/1.1 413") and '"error"' in reply
+
+
+def frames_done(base: str) -> int:
+    return httpx.get(f"{base}/stats").json()["frames"]
+
+
+@needs_models
+def test_stream_survives_a_dropped_viewer(server: str) -> None:
+    with httpx.stream("GET", f"{server}/stream", timeout=30) as r:
+        assert r.headers["content-type"].startswith("multipart/x-mixed-replace")
+        chunk = next(r.iter_bytes())
+        assert b"--frame" in chunk and b"image/jpeg" in chunk
+    before, deadline = frames_done(server), time.monotonic() + 15
+    while frames_done(server) <= before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert frames_done(server) > before, "the stream stopped when its viewer left"
+
+
+@needs_models
+def test_metrics_exposition(server: str) -> None:
+    httpx.post(f"{server}/detect", content=jpeg(128), headers={"Content-Type": "image/jpeg"}, timeout=60)
+    r = httpx.get(f"{server}/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    for name in ("maskdet_frames_processed_total", 'maskdet_faces_total{label="mask"', "maskdet_stream_fps",
+                 "maskdet_frame_latency_seconds_bucket", 'maskdet_uploads_total{status="200"}'):
+        assert name in r.text, name
+    frames = next(line for line in r.text.splitlines() if line.startswith("maskdet_frames_processed_total"))
+    assert float(frames.split()[-1]) > 0
+
+
+@needs_models
+def test_events_report_a_verdict_change(server: str) -> None:
+    """The demo clip takes the left mask from worn to under the nose: some tracked label must flip (30 s at most)."""
+    event = None
+    with httpx.stream("GET", f"{server}/events", timeout=httpx.Timeout(30, read=30)) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        deadline = time.monotonic() + 30
+        for line in r.iter_lines():
+            if line.startswith("data:"):
+                event = json.loads(line[5:])
+                break
+            if time.monotonic() > deadline:
+                break
+    assert event is not None, "no verdict change in 30 s"
+    assert {"track", "old", "new", "time"} <= set(event) and event["old"] != event["new"]
+    assert {event["old"], event["new"]} <= set(LABELS)
+
+
+@needs_models
+def test_load_eight_clients(server: str) -> None:
+    """8 clients x 50 uploads at once, next to the running stream: all answered, server still healthy."""
+    body = jpeg(160)
+
+    def client(_: int) -> list[int]:
+        with httpx.Client(base_url=server, timeout=60) as c:
+            return [c.post("/detect", content=body, headers={"Content-Type": "image/jpeg"}).status_code for _ in range(50)]
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = [s for batch in pool.map(client, range(8)) for s in batch]
+    assert len(statuses) == 400 and set(statuses) == {200}
+    health = httpx.get(f"{server}/health").json()
+    assert health["status"] == "ok" and health["stream"] == "running"
+
+
+@needs_models
+def test_browser_sees_the_stream_and_counts(server: str) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} missing (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright missing (pip install playwright)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{server}/")
+            page.wait_for_function("document.getElementById('stream').naturalWidth > 0", timeout=30_000)
+            page.wait_for_function("Number(document.getElementById('total-all').textContent) > 0", timeout=30_000)
+            first = int(page.inner_text("#total-all"))
+            page.wait_for_function(f"Number(document.getElementById('total-all').textContent) > {first}", timeout=30_000)
+            assert page.inner_text("#compliance-total").endswith("%")
+            assert page.is_hidden("#nostream")
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def token_server() -> Iterator[str]:
+    """``create_app`` with a token and no source, served by uvicorn in a thread."""
+    import uvicorn
+
+    from detector.pipeline import Pipeline
+    from detector.serve import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(Pipeline(), token=TOKEN), port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{server.config.port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@needs_models
+def test_token_required_except_health(token_server: str) -> None:
+    good = {"Authorization": f"Bearer {TOKEN}"}
+    for path in ("/", "/stats", "/metrics", "/docs", "/stream", "/events"):
+        r = httpx.get(f"{token_server}{path}")
+        assert r.status_code == 401 and "error" in r.json() and r.headers["www-authenticate"] == "Bearer", path
+    assert httpx.get(f"{token_server}/stats", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert httpx.get(f"{token_server}/health").json()["status"] == "ok"
+    assert httpx.get(f"{token_server}/stats", headers=good).json()["stream"] == "off"
+    assert httpx.get(f"{token_server}/metrics", headers=good).status_code == 200
+    with httpx.Client(base_url=token_server) as browser_like:  # ?token= once, then the cookie it sets
+        page = browser_like.get("/", params={"token": TOKEN})
+        assert page.status_code == 200 and "No stream" in page.text
+        assert TOKEN not in page.headers["set-cookie"] and browser_like.get("/stats").status_code == 200
+    assert httpx.get(f"{token_server}/stream", headers=good).status_code == 404  # no source: nothing to stream
+    upload = {"content": jpeg(), "headers": {"Content-Type": "image/jpeg"}, "timeout": 60}
+    assert httpx.post(f"{token_server}/detect", **upload).status_code == 401
+    upload["headers"] |= good
+    assert len(httpx.post(f"{token_server}/detect", **upload).json()["faces"]) == 1
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "detector", "serve", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "broken.mp4").write_bytes(b"not a video" * 100)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        runs = [run_cli("--port", str(busy.getsockname()[1])), run_cli("--source", str(tmp_path / "nope.mp4"), "--port", "0"),
+                run_cli("--source", str(tmp_path / "broken.mp4"), "--port", "0"), run_cli("--demo", "--source", "0")]
+    for done in runs:
+        assert done.returncode != 0 and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("error: "), done.stderr
+    assert "cannot listen" in runs[0].stderr and "no such file" in runs[1].stderr
+
+
+@needs_models
+def test_sigint_with_a_viewer_connected_exits_cleanly(tmp_path: Path) -> None:
+    """A still-image source, one /stream client mid-read: Ctrl-C still ends the server at once and with status 0."""
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(jpeg())
+    proc, base = start_cli(["--source", str(photo)], tmp_path / "log")
+    try:
+        with httpx.stream("GET", f"{base}/stream", timeout=30) as r:
+            assert r.headers["content-type"].startswith("multipart/x-mixed-replace")
+            first = next(r.iter_bytes())
+            assert b"--frame" in first
+            code = stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = (tmp_path / "log").read_text()
+    assert code == 0 and "Traceback" not in log, log

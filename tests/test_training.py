@@ -1,0 +1,128 @@
+"""The training tools on small inputs made here: synth, crop, clean, train + export, evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from detector.masks import MaskStyle, paint_mask
+
+
+def jittered(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A shifted, slightly zoomed copy, so copies are not pixel-identical."""
+    h, w = image.shape[:2]
+    zoom = rng.uniform(0.85, 1.1)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-8, 8), zoom)
+    m[:, 2] += rng.uniform(-20, 20, 2)
+    return cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.fixture(scope="module")
+def labelled_folder(astronaut_landmarks, portraits, tmp_path_factory) -> Path:
+    """A labelled folder of painted astronauts: 12 per label, random mask styles."""
+    root = tmp_path_factory.mktemp("labelled")
+    rng = np.random.default_rng(3)
+    states = {"mask": ["worn"], "incorrect": ["under_nose", "on_chin"], "no_mask": [None]}
+    for label, choices in states.items():
+        (root / label).mkdir()
+        for i in range(12):
+            state = choices[i % len(choices)]
+            image = portraits["none"] if state is None else paint_mask(
+                portraits["none"], astronaut_landmarks, state, MaskStyle.random(rng), rng)
+            cv2.imwrite(str(root / label / f"{label}_{i}.jpg"), jittered(image, rng)[:400, 60:460])
+    return root
+
+
+def test_synth_paints_every_state(portraits, tmp_path):
+    from training.synth import main
+
+    src = tmp_path / "bare"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.jpg"), portraits["none"])
+    cv2.imwrite(str(src / "empty.png"), np.full((100, 100, 3), 50, np.uint8))
+    assert main([str(src), str(tmp_path / "out")]) == 0
+    made = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg"))
+    assert made == ["incorrect/a__on_chin.jpg", "incorrect/a__under_nose.jpg", "mask/a__worn.jpg"]
+    assert (tmp_path / "out" / "contact_sheet.png").exists()
+
+
+def test_crop_then_train_then_export(labelled_folder, tmp_path):
+    """Smoke training: a few dozen crops, one epoch, ONNX export with the parity check."""
+    from training.crop import main as crop
+    from training.train import main as train
+
+    crops = tmp_path / "crops"
+    assert crop([str(labelled_folder), str(crops)]) == 0
+    rows = (crops / "crops.csv").read_text().splitlines()
+    assert len(rows) == 1 + 36, "every painted astronaut is found and cropped"
+    config = tmp_path / "smoke.json"
+    config.write_text(json.dumps({"crops": [str(crops)], "epochs": 1, "parts_epochs": 1, "batch_size": 8,
+                                  "policy": "all", "near_duplicate_bits": -1, "out": str(tmp_path / "run")}))
+    assert train(["--config", str(config), "--out", str(tmp_path / "run")]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["export_max_diff"]["mask_classifier"] <= 1e-4
+    assert metrics["export_max_diff"]["parts"] <= 1e-4
+    for name in ("mask_classifier.onnx", "parts.onnx", "curves.png", "splits.json"):
+        assert (tmp_path / "run" / name).stat().st_size > 0
+
+
+def test_onnx_matches_keras_on_real_crops(labelled_folder, tmp_path):
+    """Parity of the export route on an untrained model, on real aligned crops."""
+    from detector.align import model_input
+    from training.export import export_checked, parity
+    from training.model import mask_classifier
+
+    crops = [cv2.cvtColor(cv2.resize(cv2.imread(str(p)), (96, 96)), cv2.COLOR_BGR2GRAY)
+             for p in sorted(labelled_folder.rglob("*.jpg"))[:8]]
+    model = mask_classifier()
+    assert export_checked(model, tmp_path / "m.onnx", model_input(crops)) <= 1e-4
+    assert parity(model, tmp_path / "m.onnx", model_input(crops[:1])) <= 1e-4
+
+
+def test_evaluate_contract(labelled_folder, tmp_path):
+    from training.evaluate import main
+
+    out = tmp_path / "eval.json"
+    assert main([str(labelled_folder), "--json", str(out), "--plot", str(tmp_path / "cm.png")]) == 0
+    result = json.loads(out.read_text())
+    assert set(result) == {"accuracy", "n", "no_face", "per_class", "confusion"}
+    assert result["n"] == 36 and result["no_face"] == 0
+    assert set(result["per_class"]) == {"mask", "incorrect", "no_mask"}
+    assert all(set(v) == {"precision", "recall", "n"} for v in result["per_class"].values())
+    assert result["accuracy"] >= 0.9, result["confusion"]
+    assert (tmp_path / "cm.png").stat().st_size > 0
+
+
+def test_clean_moves_and_undoes(portraits, tmp_path):
+    from training.clean import main
+
+    root = tmp_path / "set"
+    for label in ("mask", "no_mask"):
+        (root / label).mkdir(parents=True)
+    cv2.imwrite(str(root / "mask" / "bare.jpg"), portraits["none"])  # mislabelled: nose and mouth show
+    cv2.imwrite(str(root / "mask" / "ok.jpg"), portraits["worn"])
+    cv2.imwrite(str(root / "no_mask" / "blank.png"), np.full((120, 120, 3), 80, np.uint8))  # no face
+    before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.*"))
+    assert main([str(root), "--apply"]) == 0
+    suspects = (root / "suspects.csv").read_text()
+    assert "mask/bare.jpg" in suspects and "no_mask/blank.png" in suspects and "ok.jpg" not in suspects
+    assert (root / "no_mask" / "bare.jpg").exists() and (root / "_quarantine" / "no_mask" / "blank.png").exists()
+    assert main([str(root), "--undo"]) == 0
+    after = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.*") if p.suffix in (".jpg", ".png")
+                   and not p.name.startswith("suspects"))
+    assert after == [b for b in before]
+
+
+def test_training_commands_reject_bad_input(tmp_path, capsys):
+    from training.clean import main as clean
+    from training.crop import main as crop
+    from training.train import main as train
+
+    assert crop([str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
+    assert clean([str(tmp_path)]) == 2
+    assert train(["--config", str(tmp_path / "none.json")]) == 2
+    assert all(line.startswith("error:") for line in capsys.readouterr().err.strip().splitlines())

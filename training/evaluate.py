@@ -1,0 +1,155 @@
+"""``python -m training.evaluate DIR --json OUT [--plot PNG]``: the whole detector, scored.
+
+Every image of a labelled folder goes through the real pipeline (face finder,
+landmarks, alignment, classifier); the largest face of each image is judged,
+and an image where no face is found counts as wrong (``no_face``), so a
+detector that misses masked faces cannot look good. A scene set (``images/``
++ ``labels.json``) is scored per labelled face instead: a face the detector
+does not find (IoU < 0.4) counts as wrong.
+
+``--splits FILE --split test`` keeps only the photos that training held out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from detector.sources import SourceError, read_image
+from detector.track import iou_matrix
+from detector.types import LABELS
+from training.datasets import DatasetError, labelled_images
+from training.splits import stable_split
+
+NO_FACE = "no_face"
+
+
+def _keep(key: str, group: str, splits: dict[str, str] | None, split: str | None) -> bool:
+    if not split:
+        return True
+    known = (splits or {}).get(key)
+    return (known or stable_split(group)) == split
+
+
+def judge_folder(pipeline, root: Path, splits, split) -> list[tuple[str, str]]:
+    """(true, predicted) for the largest face of each image in a labelled folder."""
+    pairs = []
+    for path, label in tqdm(labelled_images(root), desc=f"evaluate {root.name}", unit="img"):
+        key = f"{root.name}/{path.parent.name}/{path.name}"
+        if not _keep(key, f"{root.name}/{path.stem}", splits, split):
+            continue
+        try:
+            faces = pipeline.analyse(read_image(path), still=True)
+        except SourceError:
+            faces = []
+        if not faces:
+            pairs.append((label, NO_FACE))
+            continue
+        largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        pairs.append((label, largest.label))
+    return pairs
+
+
+def judge_scenes(pipeline, root: Path, splits, split, min_face: int = 20) -> list[tuple[str, str]]:
+    """(true, predicted) for every labelled face of a scene set."""
+    labels = json.loads((root / "labels.json").read_text())
+    pairs = []
+    for file, truth in tqdm(sorted(labels.items()), desc=f"evaluate {root.name}", unit="img"):
+        group = f"{root.name}/{file}"
+        if not _keep(group, group, splits, split):
+            continue
+        image = read_image(root / "images" / file)
+        faces = pipeline.analyse(image, still=False)
+        boxes = np.array([t["box"] for t in truth], float).reshape(-1, 4)
+        iou = iou_matrix(boxes, np.array([f.box for f in faces], float).reshape(-1, 4))
+        for i, t in enumerate(truth):
+            if min(boxes[i, 2] - boxes[i, 0], boxes[i, 3] - boxes[i, 1]) < min_face:
+                continue
+            hit = iou.shape[1] and iou[i].max() >= 0.4
+            pairs.append((t["label"], faces[int(iou[i].argmax())].label if hit else NO_FACE))
+    return pairs
+
+
+def report(pairs: list[tuple[str, str]]) -> dict:
+    """The evaluation contract: accuracy, n, no_face, per_class, confusion."""
+    n = len(pairs)
+    predicted = list(LABELS) + [NO_FACE]
+    confusion = {t: {p: sum(1 for a, b in pairs if a == t and b == p) for p in predicted} for t in LABELS}
+    per_class = {}
+    for label in LABELS:
+        tp = confusion[label][label]
+        called = sum(confusion[t][label] for t in LABELS)
+        total = sum(confusion[label].values())
+        if total or called:
+            per_class[label] = {"precision": tp / called if called else 0.0, "recall": tp / total if total else 0.0, "n": total}
+    return {
+        "accuracy": sum(a == b for a, b in pairs) / n if n else 0.0,
+        "n": n,
+        "no_face": sum(b == NO_FACE for _, b in pairs),
+        "per_class": per_class,
+        "confusion": confusion,
+    }
+
+
+def plot_confusion(result: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = list(LABELS) + [NO_FACE]
+    rows = [t for t in LABELS if sum(result["confusion"][t].values())]
+    table = np.array([[result["confusion"][t][p] for p in cols] for t in rows])
+    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.8 * len(rows)))
+    ax.imshow(table / np.maximum(table.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    for (i, j), v in np.ndenumerate(table):
+        ax.text(j, i, str(v), ha="center", va="center")
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{title}: accuracy {result['accuracy']:.3f} (n={result['n']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("dirs", type=Path, nargs="+", help="labelled folder(s) or scene set(s)")
+    p.add_argument("--json", type=Path, required=True, help="write the result here")
+    p.add_argument("--plot", type=Path, help="confusion-matrix PNG")
+    p.add_argument("--splits", type=Path, help="splits.json written by training.train")
+    p.add_argument("--split", choices=("train", "val", "test"), help="only photos of this split")
+    p.add_argument("--finder", choices=("onnx", "reference"), default="onnx")
+    args = p.parse_args(argv)
+    from detector.pipeline import Pipeline, PipelineConfig
+
+    splits = json.loads(args.splits.read_text()) if args.splits else None
+    pipeline = Pipeline(PipelineConfig(finder=args.finder))
+    pairs = []
+    try:
+        for d in args.dirs:
+            if (d / "labels.json").exists():
+                pairs += judge_scenes(pipeline, d, splits, args.split)
+            else:
+                pairs += judge_folder(pipeline, d, splits, args.split)
+    except DatasetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    result = report(pairs)
+    args.json.write_text(json.dumps(result, indent=2))
+    if args.plot:
+        plot_confusion(result, args.plot, ", ".join(d.name for d in args.dirs))
+    print(f"accuracy {result['accuracy']:.4f} on {result['n']} faces ({result['no_face']} not found); " +
+          ", ".join(f"{k}: P {v['precision']:.3f} R {v['recall']:.3f} (n={v['n']})" for k, v in result["per_class"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

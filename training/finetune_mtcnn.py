@@ -1,0 +1,351 @@
+"""Fine-tune MTCNN's face/non-face heads on masked faces; export ``<net>_masked.onnx``.
+
+Why: the package's nets learned faces with a visible nose and mouth, so masked
+faces score low at every stage, and no threshold or border trick recovers
+masked faces in crowded scenes. Only the final face-classification layer of
+each net is refit (PNet ``conv4-2``, RNet ``fc5-2``, ONet ``fc6-3``): it is a
+softmax over frozen features, so the fit is a logistic regression pulled
+toward the shipped weights (L2 to the original). Box regression and landmarks
+are untouched, the architecture and cost per frame stay the same, and bare
+faces stay faces because they are in the training data too.
+
+Training data, TRAIN split only (``training.recall.load_eval_set``):
+positives are jittered squares (IoU >= 0.65) around scene label boxes (every
+label) and around the boxes a lenient cascade finds in the still photos;
+negatives are random squares and the cascade's own proposals that overlap no
+labelled face (IoU < 0.3) in scene photos. Patches are cut with the
+detector's own ``crop_resize``, so they are what the nets see at run time.
+
+Usage: ``python -m training.finetune_mtcnn [--data ../shared/data] [--out models/mtcnn] [--limit N]``
+(the shipped ``*_masked.onnx`` were made with ``--limit 400``; about 3 minutes on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+from tqdm import tqdm
+
+from detector.faces import FinderConfig, detect_still, make_finder
+from detector.mtcnn_onnx import OnnxMTCNN, crop_resize, square
+from training.export_mtcnn import NETS, OPSET, TOLERANCE, _rename_io, build_keras_net, max_difference
+from training.recall import iou_matrix, load_eval_set, read_rgb
+
+SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
+HEADS = {"pnet": "conv4-2", "rnet": "fc5-2", "onet": "fc6-3"}
+TRUNKS = {"pnet": ("conv3", "prelu3"), "rnet": ("fc4", "prelu4"), "onet": ("fc5", "prelu5")}
+"""The last shared layer of each net: trained too with ``--train dense``."""
+REGS = {"pnet": ("conv4-1",), "rnet": ("fc5-1",), "onet": ("fc6-1", "fc6-2")}
+"""Box (and landmark) outputs, kept unchanged by distillation when the trunk moves."""
+LENIENT = FinderConfig(thresholds=(0.4, 0.4, 0.5), min_score=0.5,
+                       still_borders=((0.25, "replicate"), (0.5, "replicate"), (1.0, "replicate")))
+"""Finds the face box in still photos the stock defaults miss (stills hold one face)."""
+TIGHT_FOLDERS = ("chandrika/with_mask", "chandrika/without_mask")
+"""Folders of tight face crops (eyebrows to chin): a photo there holds its face centred."""
+TIGHT_SIDE = 0.8
+"""Face square / long side of a tight crop: the median where the lenient cascade finds it."""
+
+
+def jitter(box: np.ndarray, rng: np.random.Generator, count: int, min_iou: float = 0.65) -> np.ndarray:
+    """Up to ``count`` squares near ``box`` overlapping it at least ``min_iou`` (the box itself first)."""
+    side = box[2] - box[0]
+    out = [box]
+    cand = np.tile(box, (count * 4, 1))
+    shift = rng.uniform(-0.15, 0.15, (count * 4, 2)) * side
+    scale = rng.uniform(0.85, 1.15, count * 4) * side
+    cx, cy = (box[0] + box[2]) / 2 + shift[:, 0], (box[1] + box[3]) / 2 + shift[:, 1]
+    cand = np.stack([cx - scale / 2, cy - scale / 2, cx + scale / 2, cy + scale / 2], axis=1)
+    good = cand[iou_matrix(cand, box[None])[:, 0] >= min_iou]
+    return np.concatenate([np.array(out), good[: count - 1]])
+
+
+def random_negatives(shape: tuple[int, ...], faces: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
+    """Random squares (12 px to half the short side) overlapping no face at IoU >= 0.3."""
+    h, w = shape[:2]
+    side = rng.uniform(12, max(13, min(h, w) / 2), count * 3)
+    x, y = rng.uniform(0, 1, count * 3) * (w - side), rng.uniform(0, 1, count * 3) * (h - side)
+    cand = np.stack([x, y, x + side, y + side], axis=1)
+    keep = iou_matrix(cand, faces).max(axis=1, initial=0.0) < 0.3 if len(faces) else np.ones(len(cand), bool)
+    return cand[keep][:count]
+
+
+def proposals(mtcnn: OnnxMTCNN, image: np.ndarray) -> np.ndarray:
+    """PNet then RNet proposals at the lenient thresholds: the hard negatives of a scene."""
+    boxes = mtcnn._stage_pnet(image, LENIENT.thresholds[0])
+    if len(boxes):
+        boxes = np.concatenate([boxes, mtcnn._stage_rnet(image, boxes, LENIENT.thresholds[1])])
+    return square(boxes)[:, :4] if len(boxes) else np.empty((0, 4))
+
+
+def scene_patches(data, mtcnn: OnnxMTCNN, rng: np.random.Generator, jitters: int, negatives: int):
+    """(image, boxes, labels) per train scene photo: jittered labelled faces and negatives."""
+    for path, labels in tqdm(data.scenes, desc="scene patches", unit="img"):
+        rgb = read_rgb(path)
+        image = OnnxMTCNN._normalize(rgb)
+        faces = square(np.array([b["box"] for b in labels], dtype=np.float64).reshape(-1, 4))
+        pos = [jitter(f, rng, jitters) for f in faces if f[2] - f[0] >= 12]
+        hard = proposals(mtcnn, image)
+        if len(hard) and len(faces):
+            hard = hard[iou_matrix(hard, faces).max(axis=1) < 0.3]
+        hard = hard[rng.permutation(len(hard))[:negatives]]
+        neg = np.concatenate([hard, random_negatives(rgb.shape, faces, rng, negatives)])
+        pos = np.concatenate(pos) if pos else np.empty((0, 4))
+        yield image, np.concatenate([pos, neg]), np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+
+
+def crop_patches(data, mtcnn: OnnxMTCNN, rng: np.random.Generator, negatives: int, crops: int):
+    """(image, boxes, labels) of face-free train scene crops grown by each still-photo border.
+
+    ``detect_still`` retries a photo with replicate borders; their streaks are a
+    texture the package never saw, and proposals there are the false faces of
+    the photo path. All boxes are negatives.
+    """
+    borders = [0.0] + [b for b, _ in LENIENT.still_borders]
+    for path, labels in tqdm(data.scenes, desc="crop patches", unit="img"):
+        rgb = read_rgb(path)
+        h, w = rgb.shape[:2]
+        faces = np.array([b["box"] for b in labels], dtype=np.float64).reshape(-1, 4)
+        for _ in range(crops):
+            side = int(rng.integers(100, 301))
+            if side >= min(h, w):
+                break
+            x, y = int(rng.integers(0, w - side)), int(rng.integers(0, h - side))
+            if iou_matrix(np.array([[x, y, x + side, y + side]], dtype=np.float64), faces).any():
+                continue
+            crop = rgb[y : y + side, x : x + side]
+            border = borders[int(rng.integers(len(borders)))]
+            pad = int(round(border * side))
+            grown = np.pad(crop, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+            image = OnnxMTCNN._normalize(grown)
+            hard = proposals(mtcnn, image)
+            hard = hard[rng.permutation(len(hard))[:negatives]]
+            boxes = np.concatenate([hard, random_negatives(grown.shape, np.empty((0, 4)), rng, negatives // 2)])
+            yield image, boxes, np.zeros(len(boxes))
+
+
+def tight_box(shape: tuple[int, ...], side: float = TIGHT_SIDE) -> np.ndarray:
+    """The face square of a tight (eyes-to-chin) crop: centred, ``side`` times the long side."""
+    h, w = shape[:2]
+    half = side * max(h, w) / 2
+    return np.array([w / 2 - half, h / 2 - half, w / 2 + half, h / 2 + half])
+
+
+def still_patches(data, rng: np.random.Generator, jitters: int, tight: tuple[str, ...] = ()):
+    """(image, boxes, labels) per train still photo: the lenient cascade's face box, or, in a
+    ``tight`` folder where it finds none, the centred ``tight_box`` (the hard positives)."""
+    finder = make_finder("onnx", LENIENT)
+    for folder, _, path in tqdm(data.stills, desc="still patches", unit="img"):
+        rgb = read_rgb(path)
+        found = detect_still(finder, rgb, LENIENT)
+        if found:
+            box = square(np.array([found[0].box], dtype=np.float64))[0]
+        elif folder in tight:
+            box = tight_box(rgb.shape)
+        else:
+            continue
+        pad = int(0.5 * max(rgb.shape[:2]))
+        image = OnnxMTCNN._normalize(np.pad(rgb, ((pad, pad), (pad, pad), (0, 0)), mode="edge"))
+        boxes = jitter(box + pad, rng, jitters)
+        yield image, boxes, np.ones(len(boxes))
+
+
+def collect(data, rng: np.random.Generator, jitters: int, negatives: int, tight: tuple[str, ...] = (),
+            crops: int = 0, mine: Path | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Patches per net (12, 24, 48 px) and their labels; hard negatives are proposals of the
+    package's nets, or of the ``*_masked.onnx`` in ``mine`` (a previous round's)."""
+    mtcnn = OnnxMTCNN(thresholds=LENIENT.thresholds)
+    miner = OnnxMTCNN(model_dir=mine, thresholds=LENIENT.thresholds, nets="masked") if mine else mtcnn
+    patches: dict[str, list[np.ndarray]] = {n: [] for n in SIZES}
+    ys: list[np.ndarray] = []
+    sources = [scene_patches(data, miner, rng, jitters, negatives), still_patches(data, rng, jitters, tight)]
+    if crops:
+        sources.append(crop_patches(data, miner, rng, negatives, crops))
+    for source in sources:
+        for image, boxes, y in source:
+            if len(boxes) == 0:
+                continue
+            for name, size in SIZES.items():
+                patches[name].append(crop_resize(image, boxes, size).astype(np.float32))
+            ys.append(y)
+    labels = np.concatenate(ys)
+    return {n: (np.concatenate(p), labels) for n, p in patches.items()}
+
+
+def features(model, name: str, x: np.ndarray, batch: int = 2048, stop: str | None = None) -> np.ndarray:
+    """The input of layer ``stop`` (default: of the classification head): every layer up to it, in order."""
+    stop = stop or {"pnet": "conv4-1", "rnet": "fc5-1", "onet": "fc6-1"}[name]
+    out = []
+    for i in range(0, len(x), batch):
+        h = x[i : i + batch]
+        for layer in model.layers:
+            if layer.name == stop:
+                break
+            h = layer(h)
+        out.append(np.asarray(h))
+    return np.concatenate(out).reshape(len(x), -1) if stop == default_stop(name) else np.concatenate(out)
+
+
+def default_stop(name: str) -> str:
+    return {"pnet": "conv4-1", "rnet": "fc5-1", "onet": "fc6-1"}[name]
+
+
+def fit_head(feats: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, l2: float) -> tuple[np.ndarray, float]:
+    """Class-balanced logistic regression on the face-minus-background logit, L2-pulled to (w0, b0)."""
+    weight = np.where(y == 1, 0.5 / max(y.mean(), 1e-6), 0.5 / max(1 - y.mean(), 1e-6)) / len(y)
+    theta0 = np.r_[w0, b0]
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = feats @ theta[:-1] + theta[-1]
+        p = 1 / (1 + np.exp(-np.clip(z, -30, 30)))
+        ce = -(weight * (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))).sum()
+        d = theta - theta0
+        grad_z = weight * (p - y)
+        grad = np.r_[feats.T @ grad_z, grad_z.sum()] + 2 * l2 * d
+        return ce + l2 * float(d @ d), grad
+
+    theta = minimize(loss, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 300}).x
+    return theta[:-1], float(theta[-1])
+
+
+def refit(name: str, x: np.ndarray, y: np.ndarray, l2: float):
+    """The package's net with its classification head refit; returns (model, before, after) accuracies."""
+    model = build_keras_net(name)
+    head = next(layer for layer in model.layers if layer.name == HEADS[name])
+    kernel, bias = (np.asarray(v) for v in head.get_weights())
+    feats = features(model, name, x).astype(np.float64)
+    w0, b0 = (kernel[..., 1] - kernel[..., 0]).reshape(-1), float(bias[1] - bias[0])
+    w, b = fit_head(feats, y, w0, b0, l2)
+    dw, db = (w - w0).reshape(kernel.shape[:-1]), b - b0
+    kernel = kernel + np.stack([-dw / 2, dw / 2], axis=-1)
+    head.set_weights([kernel.astype(np.float32), (bias + np.array([-db / 2, db / 2])).astype(np.float32)])
+    accuracy = lambda ww, bb: {c: float(((feats[y == c] @ ww + bb > 0) == c).mean()) for c in (0, 1)}
+    return model, accuracy(w0, b0), accuracy(w, b)
+
+
+def refit_dense(name: str, x: np.ndarray, y: np.ndarray, l2: float, lr: float, epochs: int,
+                distill: float, seed: int = 0, batch: int = 256):
+    """The package's net with its last trunk layer (``TRUNKS``) and face head trained by Adam.
+
+    Loss: class-balanced cross-entropy on the face score, plus ``distill`` times the
+    squared change of the box (and landmark) outputs on every patch, so regression
+    keeps working on a trunk it was not refit for, plus ``l2`` times the squared
+    change of the trained weights. Returns (model, before, after) train accuracies.
+    """
+    import tensorflow as tf
+
+    model = build_keras_net(name)
+    layers = {layer.name: layer for layer in model.layers}
+    trunk = [layers[n] for n in TRUNKS[name]]
+    regs, head = [layers[n] for n in REGS[name]], layers[HEADS[name]]
+    feats = features(model, name, x, stop=TRUNKS[name][0]).astype(np.float32)
+
+    def forward(h):
+        for layer in trunk:
+            h = layer(h)
+        return tf.reshape(head(h), (-1, 2))[:, 1], tf.concat([tf.reshape(r(h), (len(h), -1)) for r in regs], axis=1)
+
+    def scores(batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        out = [forward(feats[i : i + batch_size]) for i in range(0, len(feats), batch_size)]
+        return np.concatenate([np.asarray(p) for p, _ in out]), np.concatenate([np.asarray(r) for _, r in out])
+
+    p0, reg0 = scores()
+    variables = [v for layer in (*trunk, head) for v in layer.trainable_variables]
+    start = [tf.constant(v.numpy()) for v in variables]
+    weight = np.where(y == 1, 0.5 / max(y.mean(), 1e-6), 0.5 / max(1 - y.mean(), 1e-6)).astype(np.float32)
+    optimizer = tf.keras.optimizers.Adam(lr)
+    rng = np.random.default_rng(seed)
+
+    @tf.function
+    def step(h, t, w, r0):
+        with tf.GradientTape() as tape:
+            p, r = forward(h)
+            p = tf.clip_by_value(p, 1e-7, 1 - 1e-7)
+            ce = -tf.reduce_mean(w * (t * tf.math.log(p) + (1 - t) * tf.math.log(1 - p)))
+            keep = tf.reduce_mean(tf.reduce_sum(tf.square(r - r0), axis=1))
+            pull = tf.add_n([tf.reduce_sum(tf.square(v - v0)) for v, v0 in zip(variables, start)])
+            loss = ce + distill * keep + l2 * pull
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    yf = y.astype(np.float32)
+    for epoch in range(epochs):
+        order = rng.permutation(len(y))
+        losses = [float(step(feats[i], yf[i], weight[i], reg0[i])) for i in np.array_split(order, max(1, len(y) // batch))]
+        print(f"{name} epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.4f}")
+    p1, reg1 = scores()
+    accuracy = lambda p: {c: float(((p[y == c] > 0.5) == c).mean()) for c in (0, 1)}
+    print(f"{name}: mean |box change| {np.abs(reg1 - reg0).mean():.4f}")
+    return model, accuracy(p0), accuracy(p1)
+
+
+def export(model, name: str, path: Path) -> float:
+    """tf2onnx over a tf.function (from_keras breaks on Keras 3), as ``export_mtcnn``; returns max diff."""
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    _, shape, output_names = NETS[name]
+    spec = (tf.TensorSpec(shape, tf.float32, name="input"),)
+    func = tf.function(lambda x: model(x), input_signature=spec)
+    model_proto, _ = tf2onnx.convert.from_function(func, input_signature=spec, opset=OPSET)
+    _rename_io(model_proto, output_names)
+    onnx.checker.check_model(model_proto)
+    onnx.save(model_proto, str(path))
+    return max_difference(name, model, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Collect patches from the train split, refit each head, export and verify."""
+    parser = argparse.ArgumentParser(prog="python -m training.finetune_mtcnn", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="datasets root (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("models/mtcnn"), help="folder for <net>_masked.onnx")
+    parser.add_argument("--nets", nargs="+", default=["pnet", "rnet", "onet"], choices=list(SIZES), help="nets to refit")
+    parser.add_argument("--limit", type=int, help="at most N train photos per folder (and N scenes)")
+    parser.add_argument("--jitters", type=int, default=4, help="positive squares per face (default: %(default)s)")
+    parser.add_argument("--negatives", type=int, default=30, help="hard + random negatives per scene, each")
+    parser.add_argument("--l2", type=float, default=1e-5, help="pull toward the shipped weights (default: %(default)s)")
+    parser.add_argument("--cache", type=Path, help="save the patches here (.npz), or load them if it exists")
+    parser.add_argument("--train", default="head", choices=("head", "dense"),
+                        help="head: refit the face layer alone (L-BFGS); dense: also the last trunk layer (Adam)")
+    parser.add_argument("--lr", type=float, default=1e-4, help="Adam step for --train dense (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=8, help="epochs for --train dense (default: %(default)s)")
+    parser.add_argument("--distill", type=float, default=10.0,
+                        help="weight keeping box outputs unchanged, --train dense (default: %(default)s)")
+    parser.add_argument("--tight", nargs="*", default=list(TIGHT_FOLDERS),
+                        help="folders of tight crops: a face the lenient cascade misses there is the centred square")
+    parser.add_argument("--crops", type=int, default=0,
+                        help="face-free crops per train scene, border-grown, as negatives (default: %(default)s)")
+    parser.add_argument("--mine", type=Path, help="folder of a previous round's *_masked.onnx: mine hard negatives with them")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    if args.cache and args.cache.is_file():
+        saved = np.load(args.cache)
+        sets = {n: (saved[f"{n}_x"], saved[f"{n}_y"]) for n in SIZES}
+    else:
+        data = load_eval_set(args.data, "train", args.limit, args.seed)
+        sets = collect(data, rng, args.jitters, args.negatives, tuple(args.tight), args.crops, args.mine)
+        if args.cache:
+            np.savez(args.cache, **{f"{n}_{k}": v for n, (x, y) in sets.items() for k, v in (("x", x), ("y", y))})
+    args.out.mkdir(parents=True, exist_ok=True)
+    failed = False
+    for name in args.nets:
+        x, y = sets[name]
+        if args.train == "dense":
+            model, before, after = refit_dense(name, x, y, args.l2, args.lr, args.epochs, args.distill, args.seed)
+        else:
+            model, before, after = refit(name, x, y, args.l2)
+        path = args.out / f"{name}_masked.onnx"
+        diff = export(model, name, path)
+        failed |= diff > TOLERANCE
+        print(f"{name}: {len(y)} patches ({int(y.sum())} faces); train accuracy face/background "
+              f"{before[1]:.3f}/{before[0]:.3f} -> {after[1]:.3f}/{after[0]:.3f}; {path} max diff {diff:.1e}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The two small Keras networks the detector ships (as ONNX).
+
+Both are plain conv stacks: a few hundred thousand weights at most, well
+under 2 MB and a fraction of a millisecond per face on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from detector.align import MODEL_SIZE, PATCH_SIZE
+from detector.types import LABELS
+
+
+def _block(x, filters: int, pool: bool = True):
+    for _ in range(2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+    return layers.MaxPooling2D()(x) if pool else x
+
+
+def mask_classifier(width: int = 16, dropout: float = 0.3) -> keras.Model:
+    """Aligned grayscale face (MODEL_SIZE² x 1, in [0, 1]) -> probabilities over LABELS."""
+    inputs = keras.Input((MODEL_SIZE, MODEL_SIZE, 1), name="face")
+    x = inputs
+    for i, filters in enumerate((width, width * 2, width * 4, width * 8)):
+        x = _block(x, filters, pool=i < 3)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(len(LABELS), activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name="mask_classifier")
+
+
+def parts_model(width: int = 12) -> keras.Model:
+    """Nose or mouth patch (PATCH_SIZE² x 1) -> probability that the part is visible."""
+    inputs = keras.Input((PATCH_SIZE, PATCH_SIZE, 1), name="patch")
+    x = inputs
+    for i, filters in enumerate((width, width * 2, width * 4)):
+        x = _block(x, filters, pool=i < 2)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.2)(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="visible")(x)
+    return keras.Model(inputs, outputs, name="parts")

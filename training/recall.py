@@ -1,0 +1,296 @@
+"""Face-finder recall on held-out photos, and the false positives it pays for them.
+
+Why: MTCNN was trained on bare faces; a mask hides the nose and mouth it
+learned, and dataset photos are often tight crops. This measures, on the
+honest 'test' split of ``training.splits`` (one group per photo, near-duplicates
+merged), the share of faces the detector's own code path finds:
+
+* still photos (detect_still): recall per folder and per label, a photo
+  counts as found when any face is reported;
+* scenes-ilc2021 (plain detect, as for video frames): recall of labelled
+  boxes at least ``min_face_size`` on their short side, matched at IoU >= 0.5;
+* false positives: faces reported on scikit-image non-face samples and on
+  random face-free crops of test scenes (detect_still, as any photo), and
+  scene detections that overlap no labelled box (IoU < 0.3).
+
+``--stock`` measures the package as shipped (thresholds 0.6/0.7/0.8, no
+border retry, plain detect): the false-positive yardstick.
+
+Usage: ``python -m training.recall [--data ../shared/data] [--split test] [--json OUT] [--limit N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
+from training.splits import assign_splits, phash
+
+MATCH_IOU = 0.5
+"""A labelled scene face is found by a detection overlapping it this much."""
+FALSE_IOU = 0.3
+"""A scene detection overlapping no labelled box this much is a false positive."""
+STOCK = FinderConfig(thresholds=(0.6, 0.7, 0.8), min_score=0.0, nets="stock", still_borders=())
+
+
+STILL_FOLDERS = {
+    "chandrika/with_mask": "mask", "prajnasb/with_mask": "mask", "maskedface-net/CWM": "mask",
+    "maskedface-net/IWM": "incorrect", "chandrika/without_mask": "no_mask", "prajnasb/without_mask": "no_mask",
+}
+SCENES = "scenes-ilc2021"
+NONFACE_SAMPLES = ("coffee", "chelsea", "rocket", "brick", "grass", "gravel", "hubble_deep_field",
+                   "immunohistochemistry", "coins", "moon", "page", "text", "clock", "colorwheel", "retina",
+                   "checkerboard", "cell", "microaneurysms")
+"""scikit-image samples without a face (camera and astronaut have one)."""
+CACHE = Path.home() / ".cache" / "mask-detector" / "phash.json"
+
+
+@dataclass
+class EvalSet:
+    """Photos of one split: (folder, label, path) stills, scene photos with boxes, face-free crops."""
+
+    stills: list[tuple[str, str, Path]] = field(default_factory=list)
+    scenes: list[tuple[Path, list[dict]]] = field(default_factory=list)
+    crops: list[np.ndarray] = field(default_factory=list)
+
+
+def _hashes(paths: list[Path]) -> list[np.ndarray]:
+    """Perceptual hashes, cached by path and mtime (hashing 6,000 photos takes a while)."""
+    cache = json.loads(CACHE.read_text()) if CACHE.is_file() else {}
+    out = []
+    for path in tqdm(paths, desc="phash", unit="img", leave=False):
+        key = f"{path.resolve()}:{path.stat().st_mtime_ns}"
+        if key not in cache:
+            cache[key] = "".join("1" if b else "0" for b in phash(path))
+        out.append(np.array([c == "1" for c in cache[key]]))
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    CACHE.write_text(json.dumps(cache))
+    return out
+
+
+def photo_splits(paths: list[Path]) -> dict[Path, str]:
+    """The project's honest split, one group per photo, near-duplicates merged."""
+    keys = [str(p) for p in paths]
+    split = assign_splits(groups=keys, keys=keys, hashes=_hashes(paths))
+    return {p: split[str(p)] for p in paths}
+
+
+def face_free_crops(scenes: list[tuple[Path, list[dict]]], seed: int = 0, tries: int = 20) -> list[np.ndarray]:
+    """One random 100-300 px crop per scene photo that overlaps no labelled face box."""
+    rng, out = np.random.default_rng(seed), []
+    for path, labels in scenes:
+        rgb = read_rgb(path)
+        h, w = rgb.shape[:2]
+        boxes = np.array([b["box"] for b in labels], dtype=np.float64).reshape(-1, 4)
+        for _ in range(tries):
+            side = int(rng.integers(100, 301))
+            if side >= min(h, w):
+                break
+            x, y = int(rng.integers(0, w - side)), int(rng.integers(0, h - side))
+            crop = np.array([[x, y, x + side, y + side]], dtype=np.float64)
+            if not iou_matrix(crop, boxes).any():
+                out.append(rgb[y : y + side, x : x + side].copy())
+                break
+    return out
+
+
+def load_eval_set(data: Path, split: str = "test", limit: int | None = None, seed: int = 0) -> EvalSet:
+    """Everything of one split; ``limit`` keeps a seeded sample of N per folder (and N scenes)."""
+    stills = [(folder, label, path) for folder, label in STILL_FOLDERS.items()
+              for path in sorted((data / folder).glob("*.jpg"))]
+    labels = json.loads((data / SCENES / "labels.json").read_text())
+    scenes = [(data / SCENES / "images" / name, boxes) for name, boxes in sorted(labels.items())]
+    splits = photo_splits([p for _, _, p in stills] + [p for p, _ in scenes])
+    rng = np.random.default_rng(seed)
+    out = EvalSet()
+    for folder in STILL_FOLDERS:
+        chosen = [s for s in stills if s[0] == folder and splits[s[2]] == split]
+        out.stills += _sample(chosen, limit, rng)
+    out.scenes = _sample([s for s in scenes if splits[s[0]] == split], limit, rng)
+    out.crops = face_free_crops(out.scenes, seed)
+    return out
+
+
+def _sample(items: list, limit: int | None, rng: np.random.Generator) -> list:
+    """A seeded sample of at most ``limit`` items, in their original order."""
+    if limit is None or len(items) <= limit:
+        return items
+    return [items[i] for i in sorted(rng.choice(len(items), limit, replace=False))]
+
+
+def nonface_images(data: EvalSet) -> dict[str, list[np.ndarray]]:
+    """Non-face images by set: scikit-image samples (RGB) and face-free scene crops."""
+    from skimage import data as samples
+
+    images = []
+    for name in NONFACE_SAMPLES:
+        image = np.asarray(getattr(samples, name)())
+        image = image.astype(np.uint8) * (255 if image.dtype == bool else 1)
+        images.append(cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image[..., :3].copy())
+    return {"skimage": images, "scene_crops": data.crops}
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every (x1, y1, x2, y2) row of ``a`` with every row of ``b``."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    w = np.clip(np.minimum(a[:, None, 2], b[:, 2]) - np.maximum(a[:, None, 0], b[:, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], b[:, 3]) - np.maximum(a[:, None, 1], b[:, 1]), 0, None)
+    inter = w * h
+    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])
+    return inter / (area(a)[:, None] + area(b) - inter)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """RGB uint8 from an image file."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise OSError(f"cannot read {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _rate(hits: int, total: int) -> dict:
+    return {"found": hits, "total": total, "recall": round(hits / total, 4) if total else None}
+
+
+def still_recall(finder: FaceFinder, config: FinderConfig, stills: list[tuple[str, str, Path]], still: bool) -> dict:
+    """Recall per folder and per label on single-face photos."""
+    hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for folder, label, path in tqdm(stills, desc="photos", unit="img"):
+        rgb = read_rgb(path)
+        found = bool(detect_still(finder, rgb, config) if still else finder.detect(rgb))
+        for key in (folder, f"label:{label}"):
+            hits[key][0] += found
+            hits[key][1] += 1
+    return {key: _rate(*v) for key, v in sorted(hits.items())}
+
+
+def scene_recall(finder: FaceFinder, config: FinderConfig, scenes: list[tuple[Path, list[dict]]],
+                 match_iou: float = MATCH_IOU) -> dict:
+    """Labelled-box recall per label and false positives per scene photo (plain detect)."""
+    hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    false = 0
+    for path, labels in tqdm(scenes, desc="scenes", unit="img"):
+        boxes = np.array([b["box"] for b in labels], dtype=np.float64).reshape(-1, 4)
+        dets = np.array([d.box for d in finder.detect(read_rgb(path))], dtype=np.float64).reshape(-1, 4)
+        overlap = iou_matrix(boxes, dets)
+        false += int((overlap.max(axis=0, initial=0.0) < FALSE_IOU).sum()) if len(dets) else 0
+        for row, item in zip(overlap, labels):
+            x1, y1, x2, y2 = item["box"]
+            if min(x2 - x1, y2 - y1) < config.min_face_size:
+                continue  # below the finder's configured face size: out of scope
+            key = f"scenes:{item['label']}"
+            hits[key][0] += bool(row.max(initial=0.0) >= match_iou)
+            hits[key][1] += 1
+    out = {key: _rate(*v) for key, v in sorted(hits.items())}
+    out["scenes:false_positives"] = {"detections": false, "photos": len(scenes),
+                                     "per_photo": round(false / max(len(scenes), 1), 4)}
+    return out
+
+
+def false_positives(finder: FaceFinder, config: FinderConfig, images: dict[str, list[np.ndarray]], still: bool) -> dict:
+    """Faces reported on images that hold none, per image set."""
+    out = {}
+    for name, batch in images.items():
+        counts = [len(detect_still(finder, rgb, config) if still else finder.detect(rgb))
+                  for rgb in tqdm(batch, desc=f"non-face {name}", unit="img")]
+        out[f"nonface:{name}"] = {"detections": int(sum(counts)), "images_with_face": int(np.count_nonzero(counts)),
+                                  "images": len(counts)}
+    return out
+
+
+def evaluate(config: FinderConfig, data: EvalSet, still: bool = True, match_iou: float = MATCH_IOU) -> dict:
+    """All figures for one finder configuration."""
+    finder = make_finder("onnx", config)
+    results = still_recall(finder, config, data.stills, still)
+    results.update(scene_recall(finder, config, data.scenes, match_iou))
+    results.update(false_positives(finder, config, nonface_images(data), still))
+    return results
+
+
+def print_table(results: dict) -> None:
+    """One line per figure."""
+    for key, value in results.items():
+        if "recall" in value:
+            print(f"{key:28s} recall {value['recall'] if value['recall'] is not None else '-':>7}  "
+                  f"({value['found']}/{value['total']})")
+        elif "per_photo" in value:
+            print(f"{key:28s} FP     {value['detections']:>7}  ({value['per_photo']} per photo, {value['photos']} photos)")
+        else:
+            print(f"{key:28s} FP     {value['detections']:>7}  ({value['images_with_face']}/{value['images']} images)")
+
+
+def config_from_args(args: argparse.Namespace) -> FinderConfig:
+    """The configuration under test: project defaults, each CLI option overriding one knob."""
+    if args.stock:
+        return STOCK
+    config = FinderConfig()
+    if args.thresholds:
+        config.thresholds = tuple(args.thresholds)
+    if args.still_thresholds:
+        config.still_thresholds = tuple(args.still_thresholds)
+    if args.min_score is not None:
+        config.min_score = args.min_score
+    if args.nets:
+        config.nets = args.nets
+    if args.borders is not None:
+        fills = (args.fill * len(args.borders))[: len(args.borders)]
+        config.still_borders = tuple(zip(args.borders, fills))
+    return config
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command line."""
+    parser = argparse.ArgumentParser(prog="python -m training.recall", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="datasets root (default: %(default)s)")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to measure")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--limit", type=int, help="at most N photos per folder (and N scene photos), seeded sample")
+    parser.add_argument("--stock", action="store_true", help="the package as shipped (the false-positive yardstick)")
+    parser.add_argument("--thresholds", type=float, nargs=3, help="per-stage thresholds (video and scenes)")
+    parser.add_argument("--still-thresholds", type=float, nargs=3, help="per-stage thresholds for photos")
+    parser.add_argument("--min-score", type=float, help="final score a face must reach")
+    parser.add_argument("--nets", choices=("stock", "masked"), help="ONNX nets to load")
+    parser.add_argument("--borders", type=float, nargs="*", help="border retries for photos, e.g. 0.25 0.5 1.0")
+    parser.add_argument("--fill", nargs="+", default=["replicate"], choices=("replicate", "mean"),
+                        help="fill per border retry (the last repeats)")
+    parser.add_argument("--plain", action="store_true", help="plain detect on photos too (no retries)")
+    parser.add_argument("--match-iou", type=float, default=MATCH_IOU,
+                        help="IoU at which a scene detection finds a labelled face (default: %(default)s; "
+                             "0.3 separates missed faces from box-shape mismatches)")
+    parser.add_argument("--model-dir", type=Path, help="folder of the ONNX nets (default: models/mtcnn)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, print, and optionally write JSON."""
+    args = parse_args(argv)
+    if args.fill and args.borders:
+        args.fill = args.fill + [args.fill[-1]] * (len(args.borders) - len(args.fill))
+    config = config_from_args(args)
+    data = load_eval_set(args.data, args.split, args.limit)
+    if args.model_dir:
+        import detector.mtcnn_onnx
+
+        detector.mtcnn_onnx.DEFAULT_MODEL_DIR = args.model_dir  # read when OnnxMTCNN is built
+    results = evaluate(config, data, still=not (args.plain or args.stock), match_iou=args.match_iou)
+    print(f"config: {config}")
+    print_table(results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"config": repr(config), "split": args.split, "limit": args.limit,
+                                         "results": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""``python -m training.train --config FILE``: train, export and score both models.
+
+Reads the crops made by ``training.crop`` (and ``training.synth`` + crop),
+splits them honestly (``training.splits``), trains the mask classifier with
+the configured augmentation and the nose/mouth visibility model, writes
+training curves (PNG), exports both to ONNX with a parity check, and writes
+``metrics.json`` with held-out (test split) figures. ``--install`` copies the
+ONNX files into ``models/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from detector.types import LABELS
+from training.augment import AugmentConfig
+from training.data import Arrays, load_splits
+from training.datasets import DatasetError
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+def class_weights(y: np.ndarray) -> dict[int, float]:
+    """Inverse-frequency weights, so the rare ``incorrect`` class is not ignored."""
+    counts = np.bincount(y, minlength=len(LABELS)).astype(float)
+    return {i: float(len(y) / (len(LABELS) * max(c, 1.0))) for i, c in enumerate(counts)}
+
+
+def train_dataset(data: Arrays, policy: AugmentConfig, batch: int, seed: int):
+    import tensorflow as tf
+
+    from training.augment import augmenter
+
+    aug = augmenter(policy, seed)
+    ds = tf.data.Dataset.from_tensor_slices((data.x, data.y)).shuffle(len(data), seed=seed).batch(batch)
+
+    def blur(x):  # "resize": shrink and re-grow a share of the batch, as far faces look
+        size = tf.shape(x)[1]
+        small = tf.cast(tf.cast(size, tf.float32) * tf.random.uniform([], 0.3, 0.7), tf.int32)
+        soft = tf.image.resize(tf.image.resize(x, [small, small], "area"), [size, size], "bilinear")
+        keep = tf.cast(tf.random.uniform([tf.shape(x)[0], 1, 1, 1]) >= policy.resize, tf.float32)
+        return keep * x + (1 - keep) * soft
+
+    def apply(x, y):
+        x = aug(x, training=True) if aug.layers else x
+        x = blur(x) if policy.resize else x
+        return tf.clip_by_value(x, 0.0, 1.0), y
+
+    return ds.map(apply, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+def scores(y_true: np.ndarray, probs: np.ndarray) -> dict:
+    """Accuracy, per-class precision/recall and the confusion table."""
+    pred = probs.argmax(axis=1)
+    confusion = {t: {p: int(((y_true == i) & (pred == j)).sum()) for j, p in enumerate(LABELS)} for i, t in enumerate(LABELS)}
+    per_class = {}
+    for i, label in enumerate(LABELS):
+        tp = int(((pred == i) & (y_true == i)).sum())
+        per_class[label] = {
+            "precision": tp / max(int((pred == i).sum()), 1),
+            "recall": tp / max(int((y_true == i).sum()), 1),
+            "n": int((y_true == i).sum()),
+        }
+    return {"accuracy": float((pred == y_true).mean()) if len(y_true) else 0.0, "n": int(len(y_true)),
+            "per_class": per_class, "confusion": confusion}
+
+
+def fit_classifier(splits: dict[str, Arrays], cfg: dict, policy: AugmentConfig, out: Path):
+    import keras
+
+    from training.model import mask_classifier
+
+    keras.utils.set_random_seed(cfg.get("seed", 0))
+    model = mask_classifier()
+    model.compile(keras.optimizers.Adam(cfg.get("learning_rate", 2e-3)), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    train = train_dataset(splits["train"], policy, cfg.get("batch_size", 64), cfg.get("seed", 0))
+    val = (splits["val"].x, splits["val"].y)
+    callbacks = [keras.callbacks.EarlyStopping("val_accuracy", patience=5, restore_best_weights=True),
+                 keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=2)]
+    history = model.fit(train, validation_data=val, epochs=cfg.get("epochs", 10), class_weight=class_weights(splits["train"].y),
+                        callbacks=callbacks, verbose=2)
+    model.save(out / "mask_classifier.keras")
+    return model, history.history
+
+
+def part_arrays(data: Arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flatten (N, 2) patches to N*2 samples; unknown targets (-1) get weight 0."""
+    x = data.patches.reshape(-1, 32, 32, 1).astype(np.float32) / 255.0
+    y = data.parts.reshape(-1)
+    return x, np.clip(y, 0, 1), (y >= 0).astype(np.float32)
+
+
+def fit_parts(splits: dict[str, Arrays], cfg: dict, out: Path):
+    import keras
+
+    from training.model import parts_model
+
+    model = parts_model()
+    model.compile(keras.optimizers.Adam(2e-3), "binary_crossentropy", weighted_metrics=["accuracy"])
+    x, y, w = part_arrays(splits["train"])
+    xv, yv, wv = part_arrays(splits["val"])
+    history = model.fit(x=np.concatenate([x, x[:, :, ::-1]]), y=np.concatenate([y, y]), sample_weight=np.concatenate([w, w]),
+                        validation_data=(xv, yv, wv), epochs=cfg.get("parts_epochs", 6), batch_size=128, verbose=2)
+    model.save(out / "parts.keras")
+    return model, history.history
+
+
+def plot_curves(histories: dict[str, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(histories), figsize=(6 * len(histories), 4), squeeze=False)
+    for ax, (name, hist) in zip(axes[0], histories.items()):
+        for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+            if key in hist:
+                ax.plot(hist[key], label=key)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def run(cfg: dict, out: Path, install: bool) -> dict:
+    from training.export import export_checked
+
+    out.mkdir(parents=True, exist_ok=True)
+    name = cfg.get("policy", "all")
+    policy = AugmentConfig.policy(name) if isinstance(name, str) else AugmentConfig(**name)
+    splits = load_splits([Path(d) for d in cfg["crops"]], cfg.get("limit"), cfg.get("near_duplicate_bits", 6))
+    if not len(splits["train"]) or not len(splits["val"]):
+        raise DatasetError(f"too few crops to split: {({k: len(v) for k, v in splits.items()})}")
+    print({k: len(v) for k, v in splits.items()})
+    held = {r.source.split("#")[0]: name for name, arr in splits.items() for r in arr.records}
+    (out / "splits.json").write_text(json.dumps(held, indent=0, sort_keys=True))
+    start = time.perf_counter()
+    classifier, hist_c = fit_classifier(splits, cfg, policy, out)
+    train_seconds = time.perf_counter() - start
+    parts, hist_p = fit_parts(splits, cfg, out) if cfg.get("parts_epochs", 6) else (None, {})
+    plot_curves({"mask classifier": hist_c, "parts (nose / mouth visible)": hist_p}, out / "curves.png")
+    test = splits["test"]
+    metrics = {"config": cfg, "augment": policy.as_dict(), "train_seconds": round(train_seconds, 1),
+               "epochs": len(hist_c.get("loss", [])),
+               "sizes": {k: len(v) for k, v in splits.items()},
+               "test": scores(test.y, np.asarray(classifier.predict(test.x, verbose=0)))}
+    metrics["export_max_diff"] = {"mask_classifier": export_checked(classifier, out / "mask_classifier.onnx", test.x[:32])}
+    if parts is not None:
+        xp, yp, wp = part_arrays(test)
+        pred = np.asarray(parts.predict(xp, verbose=0)).reshape(-1)
+        metrics["test_parts_accuracy"] = float((((pred >= 0.5) == (yp >= 0.5)) * wp).sum() / max(wp.sum(), 1))
+        metrics["export_max_diff"]["parts"] = export_checked(parts, out / "parts.onnx", xp[:32])
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if install:
+        for name in ("mask_classifier.onnx", "parts.onnx"):
+            if (out / name).exists():
+                shutil.copy(out / name, MODELS / name)
+    return metrics
+
+
+def load_config(path: Path) -> dict | None:
+    """The JSON config with paths made absolute (relative ones are from the repo root); None after an error line."""
+    if not path.exists():
+        print(f"error: no such config: {path}", file=sys.stderr)
+        return None
+    try:
+        cfg = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        print(f"error: {path} is not valid JSON: {err}", file=sys.stderr)
+        return None
+    base = Path(__file__).resolve().parent.parent
+    cfg["crops"] = [str((base / d).resolve()) for d in cfg.get("crops", [])]
+    cfg["out"] = str((base / cfg.get("out", "../runs/train")).resolve())
+    missing = [d for d in cfg["crops"] if not (Path(d) / "crops.csv").exists()]
+    if missing or not cfg["crops"]:
+        print(f"error: no crops.csv in {missing[0] if missing else 'the config'} (run python -m training.crop first)",
+              file=sys.stderr)
+        return None
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", type=Path, required=True, help="JSON config (see training/configs/full.json)")
+    p.add_argument("--policy", choices=("none", "flip", "geometric", "all"), help="override the config's augmentation policy")
+    p.add_argument("--epochs", type=int, help="override the config's epochs")
+    p.add_argument("--parts-epochs", type=int, help="override the config's epochs for the visibility model (0: skip it)")
+    p.add_argument("--out", type=Path, help="output folder (default: the config's out/POLICY)")
+    p.add_argument("--install", action="store_true", help="copy the ONNX files into models/")
+    args = p.parse_args(argv)
+    cfg = load_config(args.config)
+    if cfg is None:
+        return 2
+    for key, value in (("policy", args.policy), ("epochs", args.epochs), ("parts_epochs", args.parts_epochs)):
+        if value is not None:
+            cfg[key] = value
+    out = args.out or Path(cfg["out"]) / str(cfg.get("policy", "all"))
+    try:
+        metrics = run(cfg, out, args.install)
+    except DatasetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    t = metrics["test"]
+    print(f"test accuracy {t['accuracy']:.4f} on {t['n']} held-out crops; " +
+          ", ".join(f"{k} recall {v['recall']:.3f}" for k, v in t["per_class"].items()) + f"; written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
