@@ -7,7 +7,6 @@ cost low.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +21,20 @@ PARTS_PATH = MODELS_DIR / "parts.onnx"
 
 
 def onnx_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU session; a clear error when the model file is missing."""
+    """A CPU session; a clear error when the model file is missing.
+
+    One intra-op thread and no spinning by default: a batch of a few 64x64
+    faces is too small to split, and idle workers spinning between the many
+    small calls of a frame steal the core the next stage needs. On 2 cores
+    one thread was ~2x faster per call than two (benchmarks/README.md).
+    """
     if not Path(path).exists():
         raise FileNotFoundError(f"model not found: {path} (train one with python -m training.train)")
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+    options.intra_op_num_threads = threads or 1
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

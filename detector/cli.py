@@ -10,8 +10,17 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the real import is deferred: --help and argument errors must stay instant
+    from detector.pipeline import PipelineConfig
 
 EXIT_BAD_INPUT = 2
+VIDEO_MIN_FACE = 40
+"""Smallest face sought on video and cameras by default, in pixels. At 640x480 a
+face 40 px wide is ~3 m from a laptop camera; halving the pyramid (vs 20) halves
+detection time (benchmarks/README.md). Photos keep FinderConfig's 20: they are
+searched once and may show a crowd."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write one JSON line per frame here ('-' for standard output)")
     p.add_argument("--no-window", action="store_true", help="do not open a window")
     p.add_argument("--finder", choices=("onnx", "reference"), default="onnx", help="face finder backend (default: onnx)")
-    p.add_argument("--min-face", type=int, default=20, help="smallest face side to look for, in pixels (default: 20)")
-    p.add_argument("--detect-every", type=int, default=3, help="on video, full face detection every K frames (default: 3)")
+    p.add_argument("--min-face", type=int, help=f"smallest face side to look for, in pixels "
+                   f"(default: {VIDEO_MIN_FACE} on video and cameras, 20 on photos)")
+    p.add_argument("--detect-every", type=int, help="on video, full face detection every K frames, "
+                   "ONet following the faces in between (default: 3)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return p
 
@@ -46,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if args.min_face < 12:
+    if args.min_face is not None and args.min_face < 12:
         return fail("--min-face must be at least 12 pixels")
-    if args.detect_every < 1:
+    if args.detect_every is not None and args.detect_every < 1:
         return fail("--detect-every must be at least 1")
     try:
         return _run(args)
@@ -56,24 +67,34 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run(args: argparse.Namespace) -> int:
+def pipeline_config(args: argparse.Namespace, video: bool = True) -> PipelineConfig:
+    """The PipelineConfig these arguments ask for (``benchmarks/fps.py`` measures exactly this)."""
     from detector.faces import FinderConfig
-    from detector.pipeline import Pipeline, PipelineConfig
+    from detector.pipeline import PipelineConfig
+
+    config = PipelineConfig(finder=args.finder)
+    if args.min_face is not None or video:
+        config.faces = FinderConfig(min_face_size=args.min_face or VIDEO_MIN_FACE)
+    if args.detect_every is not None:
+        config.detect_every = args.detect_every
+    return config
+
+
+def _run(args: argparse.Namespace) -> int:
+    from detector.pipeline import Pipeline
     from detector.run import run
     from detector.sinks import JsonSink, SinkError, VideoSink, WindowSink, display_available
     from detector.sources import SourceError, open_source
 
-    def load() -> Pipeline:
-        return Pipeline(PipelineConfig(
-            finder=args.finder, faces=FinderConfig(min_face_size=args.min_face), detect_every=args.detect_every,
-        ))
+    def load(video: bool) -> Pipeline:
+        return Pipeline(pipeline_config(args, video))
 
     try:  # check the input and outputs before the slow model load, so mistakes show at once
         pipeline = None
         if args.demo:
             from detector.demo import make_demo_clip
 
-            pipeline = load()
+            pipeline = load(video=True)
             args.source = str(make_demo_clip(pipeline))
         source = open_source(args.source)
         sinks = []
@@ -81,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
             sinks.append(VideoSink(args.output, fps=source.fps or 15.0))
         if args.json:
             sinks.append(JsonSink(args.json))
-        pipeline = pipeline or load()
+        pipeline = pipeline or load(video=not (source.length is not None and source.fps is None))
     except (SourceError, SinkError, FileNotFoundError, ValueError) as err:
         return fail(str(err))
     if not args.no_window:

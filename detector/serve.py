@@ -38,20 +38,12 @@ from detector.cli import fail
 from detector.demo import make_demo_clip
 from detector.pipeline import Pipeline, PipelineConfig
 from detector.sources import Source, SourceError, open_source
-from detector.stream import FairLock, Metrics, StreamWorker, compliance
+from detector.stream import FairLock, Metrics, StreamWorker, compliance, public_name
 from detector.types import LABELS, Face
-from detector.uploads import UploadError, check_content_type, decode_image, fit, read_upload
+from detector.uploads import OPENAPI_BODY, OPENAPI_RESPONSES, UploadError, check_content_type, decode_image, fit, read_upload
 
 DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
 PAGE = Path(__file__).with_name("serve_page.html")
-
-DETECT_BODY = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "required": ["image"],
-                                       "properties": {"image": {"type": "string", "format": "binary"}}}},
-    **{t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "image/png", "application/octet-stream")},
-}}}
-ERROR_SCHEMA = {"content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}}}
-
 
 def mjpeg_part(jpeg: bytes) -> bytes:
     """One part of multipart/x-mixed-replace: browsers replace the <img> with each part as it arrives."""
@@ -99,8 +91,8 @@ def create_app(pipeline: Pipeline, source: Source | None = None, token: str | No
             f.box = (x1 / scale, y1 / scale, x2 / scale, y2 / scale)
         return faces
 
-    @app.post("/detect", openapi_extra=DETECT_BODY, summary="Judge every face in one uploaded image",
-              responses={400: ERROR_SCHEMA, 413: ERROR_SCHEMA, 415: ERROR_SCHEMA})
+    @app.post("/detect", openapi_extra=OPENAPI_BODY, responses=OPENAPI_RESPONSES,
+              summary="Judge every face in one uploaded image")
     async def detect(request: Request) -> JSONResponse:
         """Image as multipart field ``image`` or as the raw body -> faces, image size and time taken."""
         start = time.perf_counter()
@@ -294,7 +286,7 @@ def _run_server(args: argparse.Namespace, sock: socket.socket, pipeline: Pipelin
         print(f"warning: listening on {args.host} without --token: anyone who can reach it can use it", file=sys.stderr)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    what = f"streaming {source.name}" if source is not None else "no stream (uploads only)"
+    what = f"streaming {public_name(source.name)}" if source is not None else "no stream (uploads only)"
     print(f"serving on http://{shown}:{port}/ ({what}; Ctrl-C to stop)", file=sys.stderr, flush=True)
     server = Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3))
     server.run(sockets=[sock])

@@ -104,10 +104,18 @@ class WindowSink:
     def __init__(self, title: str = "mask detector") -> None:
         self.title = title
         self.quit_requested = False
+        self.failed = False
 
     def write(self, frame: Frame, annotated: np.ndarray) -> None:
-        cv2.imshow(self.title, annotated)
-        key = cv2.waitKey(1) & 0xFF
+        if self.failed:
+            return
+        try:
+            cv2.imshow(self.title, annotated)
+            key = cv2.waitKey(1) & 0xFF
+        except cv2.error as err:  # a DISPLAY that does not answer, or OpenCV built without a GUI
+            self.failed = True
+            print(f"cannot open a window ({str(err).strip().splitlines()[-1][:80]}): running headless", file=sys.stderr)
+            return
         if key in (ord("q"), 27):
             self.quit_requested = True
 

@@ -17,6 +17,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
@@ -256,7 +257,7 @@ class StreamWorker(threading.Thread):
             now, total, count, recent = dict(self._now), dict(self._total), self._count, list(self._recent)
         return {
             "stream": self.state,
-            "source": self.source.name,
+            "source": public_name(self.source.name),
             "frames": count,
             "fps": round(self.fps, 2),
             "now": {lab: now.get(lab, 0) for lab in LABELS},
@@ -271,3 +272,11 @@ def compliance(counts: dict[str, int]) -> float | None:
     """Faces in a mask over all faces; None when there were no faces."""
     faces = sum(counts.get(lab, 0) for lab in LABELS)
     return round(counts.get("mask", 0) / faces, 4) if faces else None
+
+
+def public_name(name: str) -> str:
+    """A source name fit to show to clients: camera URLs often carry ``user:password@``."""
+    parts = urlsplit(name)
+    if parts.scheme and "@" in parts.netloc:
+        return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    return name

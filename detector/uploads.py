@@ -184,3 +184,25 @@ async def read_upload(request: Request, limit: int) -> tuple[bytes, str | None]:
     if len(data) > limit:
         raise UploadError(413, f"image too large: {len(data)} bytes (limit {limit})")
     return data, upload.content_type
+
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+OPENAPI_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {"image": _BINARY["schema"]}}},
+    "image/jpeg": _BINARY, "image/png": _BINARY, "application/octet-stream": _BINARY,
+}}}
+"""POST /detect reads its body itself (to cap it), so FastAPI cannot infer this for /docs."""
+_FACE = {"type": "object", "properties": {
+    "box": {"type": "array", "items": {"type": "number"}, "description": "x1, y1, x2, y2 in the image's pixels"},
+    "label": {"type": "string", "enum": ["mask", "incorrect", "no_mask"]}, "score": {"type": "number"},
+    "nose_visible": {"type": "boolean"}, "mouth_visible": {"type": "boolean"}, "track": {"type": "integer", "nullable": True},
+}}
+_ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}}}
+OPENAPI_RESPONSES: dict[int | str, dict] = {
+    200: {"content": {"application/json": {"schema": {"type": "object", "properties": {
+        "faces": {"type": "array", "items": _FACE}, "width": {"type": "integer"}, "height": {"type": "integer"},
+        "ms": {"type": "number", "description": "time to answer, reading and decoding included"}}}}}},
+    400: {"description": "empty, corrupt or truncated image; bad multipart body", **_ERROR},
+    413: {"description": "over --max-upload bytes, or too many pixels", **_ERROR},
+    415: {"description": "not an image type", **_ERROR},
+}

@@ -10,6 +10,7 @@ every wait is bounded, and only outcomes are checked.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -229,11 +230,13 @@ def test_load_eight_clients(server: str) -> None:
 
 
 @needs_models
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
+@pytest.mark.skipif(importlib.util.find_spec("playwright") is None, reason="playwright missing (pip install playwright)")
 def test_browser_sees_the_stream_and_counts(server: str) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} missing (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright missing (pip install playwright)")
-    with sync_api.sync_playwright() as p:
+    """Debian's Chromium, never a downloaded one (``playwright install`` is not needed and must not run)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
@@ -289,6 +292,28 @@ def test_token_required_except_health(token_server: str) -> None:
     assert httpx.post(f"{token_server}/detect", **upload).status_code == 401
     upload["headers"] |= good
     assert len(httpx.post(f"{token_server}/detect", **upload).json()["faces"]) == 1
+
+
+@needs_models
+def test_large_upload_is_scaled_but_boxes_are_in_its_pixels(token_server: str) -> None:
+    """Past 2048 px the pipeline sees a smaller copy; the answer must still be in the upload's own pixels."""
+    image = cv2.resize(cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR), (2600, 2600))
+    body = cv2.imencode(".jpg", image)[1].tobytes()
+    r = httpx.post(f"{token_server}/detect", content=body, timeout=60,
+                   headers={"Content-Type": "image/jpeg", "Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 200 and (r.json()["width"], r.json()["height"]) == (2600, 2600)
+    (face,) = r.json()["faces"]
+    x1, y1, x2, y2 = face["box"]
+    assert 600 < (x1 + x2) / 2 < 1700 and 200 < (y1 + y2) / 2 < 1100 and x2 - x1 > 250
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".webp"])
+def test_pixel_size_is_read_from_the_header(ext: str) -> None:
+    from detector.uploads import declared_size, image_format
+
+    data = cv2.imencode(ext, cv2.resize(cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR), (37, 23)))[1].tobytes()
+    fmt = image_format(data)
+    assert fmt is not None and declared_size(data, fmt) == (37, 23)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

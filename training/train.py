@@ -98,16 +98,21 @@ def part_arrays(data: Arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def fit_parts(splits: dict[str, Arrays], cfg: dict, out: Path):
+    """The visibility model: one shared net for nose and mouth patches, mirrored copies added."""
     import keras
 
     from training.model import parts_model
 
+    keras.utils.set_random_seed(cfg.get("seed", 0))
     model = parts_model()
-    model.compile(keras.optimizers.Adam(2e-3), "binary_crossentropy", weighted_metrics=["accuracy"])
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", weighted_metrics=["accuracy"])
     x, y, w = part_arrays(splits["train"])
     xv, yv, wv = part_arrays(splits["val"])
+    callbacks = [keras.callbacks.EarlyStopping("val_loss", patience=3, restore_best_weights=True),
+                 keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)]
     history = model.fit(x=np.concatenate([x, x[:, :, ::-1]]), y=np.concatenate([y, y]), sample_weight=np.concatenate([w, w]),
-                        validation_data=(xv, yv, wv), epochs=cfg.get("parts_epochs", 6), batch_size=128, verbose=2)
+                        validation_data=(xv, yv, wv), epochs=cfg.get("parts_epochs", 8), batch_size=64,
+                        callbacks=callbacks, verbose=2)
     model.save(out / "parts.keras")
     return model, history.history
 
@@ -146,8 +151,9 @@ def run(cfg: dict, out: Path, install: bool) -> dict:
     start = time.perf_counter()
     classifier, hist_c = fit_classifier(splits, cfg, policy, out)
     train_seconds = time.perf_counter() - start
-    parts, hist_p = fit_parts(splits, cfg, out) if cfg.get("parts_epochs", 6) else (None, {})
-    plot_curves({"mask classifier": hist_c, "parts (nose / mouth visible)": hist_p}, out / "curves.png")
+    parts, hist_p = fit_parts(splits, cfg, out) if cfg.get("parts_epochs", 8) else (None, {})
+    curves = {"mask classifier": hist_c, "parts (nose / mouth visible)": hist_p}
+    plot_curves({k: v for k, v in curves.items() if v}, out / "curves.png")
     test = splits["test"]
     metrics = {"config": cfg, "augment": policy.as_dict(), "train_seconds": round(train_seconds, 1),
                "epochs": len(hist_c.get("loss", [])),

@@ -1,0 +1,294 @@
+"""``python benchmarks/fps.py``: is the default pipeline real time, and are its labels still right?
+
+Runs, in one process and on the same frames, the pipeline ``python -m detector``
+runs (its CLI defaults: VideoAnalyzer with every video shortcut, drawing
+included) and the reference (the TensorFlow ``mtcnn`` package on every frame,
+every face classified on every frame, same landmarks, classifier and smoothing).
+The two alternate in blocks of frames, each with its own decoder and tracker,
+so that load from other processes on a shared machine hits both alike: compare
+the ratio (``speedup``), not absolute figures across runs.
+
+Start-up (process start to the first annotated JSON line) and peak resident
+memory are measured on ``python -m detector`` itself, in a subprocess, before
+TensorFlow is loaded here.
+
+    python benchmarks/fps.py                      # the demo clip: 640x480, 2 faces
+    python benchmarks/fps.py --faces 4 --json out.json
+    python benchmarks/fps.py --set detect_every=1  # what one lever is worth
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from detector.track import assign, iou_matrix  # noqa: E402  (light: numpy only)
+
+Labelled = list[tuple[tuple[float, float, float, float], str | None]]
+"""One frame's faces as (box, label)."""
+STAGES = ("decode", "detect", "follow", "landmarks", "classify", "track", "draw", "other")
+
+
+def agreement(reference: list[Labelled], fast: list[Labelled], min_iou: float = 0.5) -> tuple[float, float]:
+    """(found, agreement): shares of reference faces matched one to one by a fast face with
+    IoU >= ``min_iou``, and of those matched with the same label. 1.0 when the reference saw no face."""
+    total = found = same = 0
+    for ref, got in zip(reference, fast, strict=True):
+        total += len(ref)
+        iou = iou_matrix(np.array([b for b, _ in ref], float).reshape(-1, 4), np.array([b for b, _ in got], float).reshape(-1, 4))
+        pairs = assign(iou, min_iou)
+        found += len(pairs)
+        same += sum(ref[r][1] == got[c][1] for r, c in pairs)
+    return (found / total, same / total) if total else (1.0, 1.0)
+
+
+@dataclass
+class Run:
+    """One pipeline over the frames: its analyzer, its own decoder and what it measured."""
+
+    name: str
+    analyzer: object
+    capture: object
+    latencies: list[float] = field(default_factory=list)
+    outputs: list[Labelled] = field(default_factory=list)
+    extra: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "draw": 0.0})
+
+    def step(self, annotators: list) -> bool:
+        """Decode, analyse and draw one frame, as ``detector.run`` does; False at the end of the clip."""
+        from detector.draw import annotate
+
+        start = time.perf_counter()
+        ok, image = self.capture.read()
+        decoded = time.perf_counter()
+        if not ok:
+            return False
+        faces = self.analyzer(image)
+        analysed = time.perf_counter()
+        annotate(image, faces, annotators)
+        end = time.perf_counter()
+        self.extra["decode"] += decoded - start
+        self.extra["draw"] += end - analysed
+        self.latencies.append(end - start)
+        self.outputs.append([(f.box, f.label) for f in faces])
+        return True
+
+    def summary(self) -> dict:
+        """FPS, latency percentiles and milliseconds per frame for each stage."""
+        n, total = len(self.latencies), sum(self.latencies)
+        stages = {**self.analyzer.pipeline.timings, **self.extra}
+        stages["other"] = total - sum(stages.values())
+        ms = np.array(self.latencies) * 1e3
+        return {
+            "fps": n / total, "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
+            "ms_per_stage": {s: round(stages.get(s, 0.0) * 1e3 / n, 2) for s in STAGES},
+        }
+
+
+def grid_clip(path: Path, landmarks: np.ndarray, faces: int, frames_per_state: int = 24, fps: float = 12.0) -> Path:
+    """A 640x480 clip with ``faces`` (3 or 4) moving faces in a 2x2 grid, each cycling through the mask states."""
+    import math
+
+    import cv2
+
+    from detector.demo import masked_portraits
+
+    portraits, states = masked_portraits(landmarks), ("worn", "under_nose", "on_chin", "none")
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
+    for index in range(len(states) * frames_per_state):
+        canvas, t = np.full((480, 640, 3), 200, np.uint8), index / fps
+        for i in range(faces):
+            portrait = portraits[states[(index // frames_per_state + i) % len(states)]]
+            zoom = 0.8 + 0.05 * math.sin(t * 1.3 + i)  # faces ~70-80 px wide: four people near a camera
+            dx, dy = 10 * math.sin(t + i), 5 * math.cos(t * 0.7 + i)
+            m = np.array([[zoom, 0, 160 - 236 * zoom + dx], [0, zoom, 110 - 120 * zoom + dy]], np.float32)
+            cell = cv2.warpAffine(cv2.flip(portrait, 1) if i % 2 else portrait, m, (320, 240), borderMode=cv2.BORDER_REPLICATE)
+            canvas[240 * (i // 2): 240 * (i // 2 + 1), 320 * (i % 2): 320 * (i % 2 + 1)] = cell
+        writer.write(canvas)
+    writer.release()
+    return path
+
+
+def make_clip(pipeline, faces: int, folder: Path) -> Path:
+    """The demo clip (2 faces), its left half alone (1 face) or a grid clip (3-4 faces)."""
+    from detector.demo import SEQUENCE, astronaut_landmarks, build_demo_clip, make_demo_clip
+
+    if faces == 2:
+        return make_demo_clip(pipeline, folder)
+    landmarks = astronaut_landmarks(pipeline)
+    if faces == 1:
+        return build_demo_clip(folder / "one.mp4", landmarks, sequence=tuple((left, None) for left, _ in SEQUENCE))
+    return grid_clip(folder / f"grid{faces}.mp4", landmarks, faces)
+
+
+def startup(clip: Path, runs: int) -> tuple[float, float]:
+    """(median seconds from process start to the first JSON line, peak RSS in MB) of ``python -m detector``.
+
+    The first run goes to the end of the clip, so its peak memory covers a whole run.
+    """
+    firsts = []
+    for i in range(runs):
+        start = time.perf_counter()
+        child = subprocess.Popen(
+            [sys.executable, "-m", "detector", "--source", str(clip), "--no-window", "--json", "-", "--quiet"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+        line = child.stdout.readline()
+        firsts.append(time.perf_counter() - start)
+        if not line:
+            raise RuntimeError("python -m detector wrote no frame; run it by hand to see why")
+        if i == 0:
+            child.stdout.read()
+        else:
+            child.kill()
+        child.wait()
+    return statistics.median(firsts), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def run_alternating(runs: list[Run], frames: int, block: int) -> None:
+    """Blocks of ``block`` frames, each pipeline in turn, until ``frames`` or the end of the clip."""
+    from tqdm import tqdm
+
+    from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator
+
+    annotators = {r.name: [BoxAnnotator(), LabelAnnotator(), HudAnnotator()] for r in runs}
+    done = 0
+    with tqdm(total=frames * len(runs), unit="frame", desc="alternating") as bar:
+        while done < frames:
+            n, ended = min(block, frames - done), False
+            for r in runs:
+                steps = sum(1 for _ in range(n) if r.step(annotators[r.name]))
+                bar.update(steps)
+                annotators[r.name][-1].fps = len(r.latencies) / sum(r.latencies) if r.latencies else 0.0
+                ended = ended or steps < n
+            if ended:
+                break
+            done += n
+    shortest = min(len(r.latencies) for r in runs)
+    for r in runs:  # a clip's frame count can be off by one: keep the common frames
+        del r.latencies[shortest:], r.outputs[shortest:]
+
+
+def open_run(name: str, config, clip: Path, warmup: int = 3) -> Run:
+    """A pipeline on its own decoder, its lazy initialisations (ORT, TF graph tracing) done off the clock."""
+    import cv2
+
+    from detector.pipeline import Pipeline, VideoAnalyzer
+
+    pipeline = Pipeline(config)
+    warm = VideoAnalyzer(pipeline)
+    capture = cv2.VideoCapture(str(clip))
+    for _ in range(warmup):
+        warm(capture.read()[1])
+    capture.release()
+    pipeline.timings = {}
+    return Run(name, VideoAnalyzer(pipeline), cv2.VideoCapture(str(clip)))
+
+
+def fast_config(overrides: list[str]):
+    """The CLI's default config on video, with ``key=value`` overrides (``min_face`` or a PipelineConfig field)."""
+    from detector.cli import build_parser, pipeline_config
+    from detector.faces import FinderConfig
+
+    config = pipeline_config(build_parser().parse_args([]), video=True)
+    for item in overrides:
+        key, value = item.split("=", 1)
+        value = json.loads(value)
+        if key == "min_face":
+            config.faces = FinderConfig(min_face_size=value)
+        elif hasattr(config, key):
+            setattr(config, key, value)
+        else:
+            raise SystemExit(f"unknown setting {key!r}")
+    return config
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    import onnxruntime
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__, "load_average": [round(v, 1) for v in os.getloadavg()]}
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Everything ``main`` reports, as one dict (the JSON output)."""
+    import cv2
+
+    from detector.pipeline import Pipeline, PipelineConfig
+
+    folder = Path(tempfile.mkdtemp(prefix="fps-"))
+    config = fast_config(args.set)
+    clip = Path(args.source) if args.source else make_clip(Pipeline(config), args.faces, folder)
+    first_s, rss_mb = startup(clip, args.startup_runs) if args.startup_runs else (None, None)
+    fast = open_run("fast", config, clip)
+    reference = open_run("reference", PipelineConfig.reference(), clip)
+    frames = args.frames or int(fast.capture.get(cv2.CAP_PROP_FRAME_COUNT)) or 10**9
+    run_alternating([fast, reference], frames, args.block)
+    found, agree = agreement(reference.outputs, fast.outputs)
+    mine, ref = fast.summary(), reference.summary()
+    return {
+        "fps": round(mine["fps"], 1), "baseline_fps": round(ref["fps"], 1), "speedup": round(mine["fps"] / ref["fps"], 2),
+        "p50_ms": round(mine["p50_ms"], 1), "p95_ms": round(mine["p95_ms"], 1), "ms_per_stage": mine["ms_per_stage"],
+        "agreement": round(agree, 4), "found": round(found, 4),
+        "first_frame_s": None if first_s is None else round(first_s, 2), "rss_mb": None if rss_mb is None else round(rss_mb),
+        "frames": len(fast.latencies), "faces": None if args.source else args.faces,
+        "reference_faces": sum(len(o) for o in reference.outputs),
+        "judged_share": round(fast.analyzer.judged / max(1, sum(len(o) for o in fast.outputs)), 3),
+        "baseline_p95_ms": round(ref["p95_ms"], 1), "baseline_ms_per_stage": ref["ms_per_stage"],
+        "config": {"min_face": config.faces.min_face_size, "detect_every": config.detect_every,
+                   "classify_every": config.classify_every, "confident": config.confident},
+        "source": str(clip), "machine": machine(),
+    }
+
+
+def table(result: dict) -> str:
+    """The result as aligned ``key  value`` lines."""
+    lines = []
+    for key, value in result.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        lines.append(f"{key:<22} {value}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python benchmarks/fps.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--source", help="a video file (default: the demo clip, built on the fly)")
+    p.add_argument("--faces", type=int, choices=(1, 2, 3, 4), default=2,
+                   help="faces in the generated clip (default: 2, the demo clip)")
+    p.add_argument("--frames", type=int, help="frames to measure (default: the whole clip)")
+    p.add_argument("--block", type=int, default=8, help="frames per turn when alternating the pipelines (default: 8)")
+    p.add_argument("--startup-runs", type=int, default=3, help="python -m detector start-ups to time; 0 skips (default: 3)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the fast pipeline: min_face or a PipelineConfig field (repeatable)")
+    p.add_argument("--json", help="also write the result here as JSON")
+    args = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    result = measure(args)
+    print(table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
