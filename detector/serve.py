@@ -29,6 +29,7 @@ import numpy as np
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -68,7 +69,8 @@ def create_app(pipeline: Pipeline, source: Source | None = None, token: str | No
             if app.state.worker is not None:
                 await run_in_threadpool(app.state.worker.stop)
 
-    app = FastAPI(title="Face-mask detector", version="0.1.0", lifespan=lifespan,
+    # FastAPIOffline serves the /docs assets itself: a door-camera box often has no internet for a CDN
+    app = FastAPIOffline(title="Face-mask detector", version="0.1.0", lifespan=lifespan,
                   description="Mask worn correctly, incorrectly or not at all, for uploads and a live stream.")
     app.state.worker, app.state.closing, app.state.metrics = None, False, metrics
     if token:

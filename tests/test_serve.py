@@ -109,7 +109,10 @@ def test_health_docs_and_stats(server: str) -> None:
     health = httpx.get(f"{server}/health").json()
     assert health["status"] == "ok" and health["stream"] == "running"
     assert "/detect" in httpx.get(f"{server}/openapi.json").json()["paths"]
-    assert httpx.get(f"{server}/docs").status_code == 200
+    docs = httpx.get(f"{server}/docs")
+    assert docs.status_code == 200 and "cdn." not in docs.text, "docs work without internet"
+    script = next(part.split('"')[0] for part in docs.text.split('src="')[1:] if part.endswith(".js", 0, part.index('"')))
+    assert httpx.get(f"{server}{script}").status_code == 200
     stats = httpx.get(f"{server}/stats").json()
     assert set(stats["now"]) == set(LABELS) and stats["source"].endswith("demo.mp4")
     page = httpx.get(f"{server}/")

@@ -16,7 +16,7 @@ from detector.types import LABELS
 def _block(x, filters: int, pool: bool = True):
     for _ in range(2):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)  # few steps per epoch: track batch statistics quickly
         x = layers.ReLU()(x)
     return layers.MaxPooling2D()(x) if pool else x
 
