@@ -161,8 +161,12 @@ def startup(clip: Path, runs: int) -> tuple[float, float]:
     return statistics.median(firsts), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def run_alternating(runs: list[Run], frames: int, block: int) -> None:
-    """Blocks of ``block`` frames, each pipeline in turn, until ``frames`` or the end of the clip."""
+def run_alternating(runs: list[Run], frames: int, block: int, settle: float = 0.05) -> None:
+    """Blocks of ``block`` frames, each pipeline in turn, until ``frames`` or the end of the clip.
+
+    ``settle`` seconds (off the clock) between turns let the last pipeline's
+    spinning worker threads (TensorFlow's) go idle before the next is timed.
+    """
     from tqdm import tqdm
 
     from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator
@@ -173,6 +177,7 @@ def run_alternating(runs: list[Run], frames: int, block: int) -> None:
         while done < frames:
             n, ended = min(block, frames - done), False
             for r in runs:
+                time.sleep(settle)
                 steps = sum(1 for _ in range(n) if r.step(annotators[r.name]))
                 bar.update(steps)
                 annotators[r.name][-1].fps = len(r.latencies) / sum(r.latencies) if r.latencies else 0.0
@@ -252,10 +257,11 @@ def measure(args: argparse.Namespace) -> dict:
         "first_frame_s": None if first_s is None else round(first_s, 2), "rss_mb": None if rss_mb is None else round(rss_mb),
         "frames": len(fast.latencies), "faces": None if args.source else args.faces,
         "reference_faces": sum(len(o) for o in reference.outputs),
-        "judged_share": round(fast.analyzer.judged / max(1, sum(len(o) for o in fast.outputs)), 3),
+        "classified_share": round(fast.analyzer.classified / max(1, sum(len(o) for o in fast.outputs)), 3),
+        "fitted_share": round(fast.analyzer.fitted / max(1, sum(len(o) for o in fast.outputs)), 3),
         "baseline_p95_ms": round(ref["p95_ms"], 1), "baseline_ms_per_stage": ref["ms_per_stage"],
         "config": {"min_face": config.faces.min_face_size, "detect_every": config.detect_every,
-                   "classify_every": config.classify_every, "confident": config.confident},
+                   "refit_every": config.refit_every, "classify_every": config.classify_every},
         "source": str(clip), "machine": machine(),
     }
 

@@ -41,10 +41,12 @@ class FinderConfig:
     still_thresholds: tuple[float, float, float] | None = None
     """Per-stage thresholds for single photos (None: same as ``thresholds``).
     A photo is searched once, so it can afford more proposals than a video frame."""
-    still_borders: tuple[tuple[float, str], ...] = ((0.25, "replicate"), (0.5, "replicate"), (1.0, "replicate"))
+    still_borders: tuple[tuple[float, str], ...] = ((0.25, "replicate"), (0.5, "replicate"))
     """Retries for a photo where nothing was found: (border fraction, fill) tried in
     order, fill ``replicate`` or ``mean`` (constant mean colour). Tight crops
-    (eyes to chin) need room around the face before MTCNN sees one."""
+    (eyes to chin) need room around the face before MTCNN sees one. A third,
+    100% border found 2 more of 256 val masked photos with the dense-refit nets,
+    and a face on scikit-image's coins."""
 
 
 class ReferenceMTCNN:

@@ -6,8 +6,8 @@
 ``Pipeline.analyse`` judges one image on its own (uploads, photos, dataset
 evaluation); ``VideoAnalyzer`` adds tracking, smoothing and the speed-ups that
 only make sense on consecutive frames: full detection every few frames, ONet
-following the known faces in between, and a track's verdict reused while it
-is sure and recent (``benchmarks/README.md`` measures what each buys).
+following the known faces in between, and dlib's landmark fit redone only every
+few frames (``benchmarks/README.md`` measures what each buys).
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from detector.align import align_face, part_patches
 from detector.classify import CLASSIFIER_PATH, PARTS_PATH, MaskClassifier, PartsModel
 from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
 from detector.landmarks import Landmarker
-from detector.track import Tracker
+from detector.track import Track, Tracker
 from detector.types import LABELS, Detection, Face
+
+Box = tuple[float, float, float, float]
 
 
 @dataclass
@@ -43,15 +45,19 @@ class PipelineConfig:
     parts: str = str(PARTS_PATH)
     detect_every: int = 3
     """On video, run the full face finder every k frames and follow faces with ONet in between."""
-    classify_every: int = 6
-    """On video, classify a followed face at least every N frames; 1 classifies every face on every frame."""
+    refit_every: int = 3
+    """On video, fit dlib's landmarks to a followed face every N frames; in between the
+    last fit moves with the face box. 1 fits every face on every frame."""
+    classify_every: int = 1
+    """On video, classify a followed face at least every N frames and reuse its track's
+    verdict in between; 1 (the default) classifies every face on every frame."""
     confident: float = 0.8
-    """A track whose smoothed top probability is below this is classified on every frame."""
+    """A track whose smoothed top probability is below this is refitted and classified on every frame."""
 
     @classmethod
     def reference(cls, **changes) -> PipelineConfig:
         """No shortcuts: the TensorFlow finder on every frame and every face classified on every frame."""
-        return cls(**{"finder": "reference", "detect_every": 1, "classify_every": 1, **changes})
+        return cls(**{"finder": "reference", "detect_every": 1, "refit_every": 1, "classify_every": 1, **changes})
 
 
 class Pipeline:
@@ -97,18 +103,24 @@ class Pipeline:
         return faces
 
     def judge(self, image: np.ndarray, faces: list[Face]) -> None:
-        """Landmarks, crop, label and visibility for faces whose boxes are known."""
+        """Landmarks, crop, label and visibility for faces whose boxes are known.
+
+        Landmarks are fitted where a face has none yet (``VideoAnalyzer`` passes
+        a recent fit moved with the box instead: the dlib fit is half the cost).
+        """
         if not faces:
             return
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         with self.timed("landmarks"):
-            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            for face in faces:
+                if face.landmarks is None:
+                    face.landmarks = self.landmarker(gray, face.box)
+        with self.timed("classify"):
             crops, patches = [], []
             for face in faces:
-                face.landmarks = self.landmarker(gray, face.box)
                 crop, crop_landmarks = align_face(gray, face.landmarks)
                 crops.append(crop)
                 patches.append(part_patches(crop, crop_landmarks))
-        with self.timed("classify"):
             probs = self.classifier.predict(crops)
             visible = self.parts.predict(patches)
         for face, p, v in zip(faces, probs, visible):
@@ -118,31 +130,52 @@ class Pipeline:
             face.nose_visible, face.mouth_visible = bool(v[0] >= 0.5), bool(v[1] >= 0.5)
 
 
+def carry_landmarks(landmarks: np.ndarray, fitted_box: Box, box: Box) -> np.ndarray:
+    """Move a landmark fit made in ``fitted_box`` along with the face to ``box`` (shift and scale)."""
+    scale = ((box[2] - box[0]) / max(fitted_box[2] - fitted_box[0], 1e-6)
+             + (box[3] - box[1]) / max(fitted_box[3] - fitted_box[1], 1e-6)) / 2
+    old = np.array([fitted_box[0] + fitted_box[2], fitted_box[1] + fitted_box[3]], np.float32) / 2
+    new = np.array([box[0] + box[2], box[1] + box[3]], np.float32) / 2
+    return ((landmarks - old) * scale + new).astype(np.float32)
+
+
 class VideoAnalyzer:
     """Consecutive frames of one source: tracking, smoothed verdicts and the video shortcuts.
 
-    A face whose track holds a sure, recent verdict is not judged again: it
-    keeps the track's label, and its ``probs`` and ``landmarks`` stay None
-    on that frame (nothing downstream needs them; skipping the landmark fit
-    is half the saving).
+    For a followed face the costliest step, dlib's landmark fit, is redone only
+    on the track's turn (``refit_every``); in between its last fit is carried
+    with the box and the classifier still sees the face on every frame, so a
+    mask pulled down shows exactly as soon as without the shortcut.
+    ``classify_every`` > 1 also reuses a sure verdict for a few frames: faster,
+    but a change then shows up to N-1 frames late. A face whose verdict was
+    reused keeps ``probs`` and ``landmarks`` None on that frame.
     """
 
     def __init__(self, pipeline: Pipeline, tracker: Tracker | None = None) -> None:
         self.pipeline = pipeline
         self.tracker = tracker or Tracker()
         self.frames = 0
-        self.judged = 0
-        """Faces the landmarker and classifier saw so far; the others reused their track's verdict."""
+        self.classified = 0
+        """Faces the classifier saw so far; the others reused their track's verdict."""
+        self.fitted = 0
+        """Faces dlib fitted landmarks to so far; the others were classified on a carried fit."""
+        self._fits: dict[int, tuple[Box, np.ndarray]] = {}
+        """Track id -> (box, landmarks) of its latest dlib fit."""
 
     def __call__(self, image: np.ndarray) -> list[Face]:
-        detections = self._detections(image)
-        faces = [Face(box=d.box, score=d.score) for d in detections]
-        due = self._due(faces)
-        judged = [face for face, d in zip(faces, due) if d]
-        self.pipeline.judge(image, judged)
-        self.judged += len(judged)
+        config = self.pipeline.config
+        faces = [Face(box=d.box, score=d.score) for d in self._detections(image)]
+        with self.pipeline.timed("track"):
+            tracks = self.tracker.match(faces)
+        due = [(f, t) for f, t in zip(faces, tracks) if self._turn(t, config.classify_every)]
+        fresh = [f for f, t in due if not self._carry(f, t)]
+        self.pipeline.judge(image, [f for f, _ in due])
+        self.classified, self.fitted = self.classified + len(due), self.fitted + len(fresh)
         with self.pipeline.timed("track"):
             self.tracker.update(faces)
+            live = {t.id for t in self.tracker.tracks}
+            self._fits = {i: fit for i, fit in self._fits.items() if i in live}
+            self._fits.update((f.track, (f.box, f.landmarks)) for f in fresh)
         self.frames += 1
         return faces
 
@@ -157,13 +190,22 @@ class VideoAnalyzer:
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             return [d for d in refine(rgb, boxes) if d is not None]
 
-    def _due(self, faces: list[Face]) -> list[bool]:
-        """Which faces to judge this frame: new ones, and tracks whose verdict is unsure or stale."""
-        config = self.pipeline.config
-        if config.classify_every <= 1:
-            return [True] * len(faces)
-        with self.pipeline.timed("track"):
-            return [
-                track is None or track.since_judged + 1 >= config.classify_every or track.probs.max() < config.confident
-                for track in self.tracker.match(faces)
-            ]
+    def _turn(self, track: Track | None, every: int) -> bool:
+        """Whether a face needs fresh work this frame: it is new, its track is unsure, or it is its turn.
+
+        Turns come every ``every`` frames, staggered by track id so that a frame
+        with a full detection does not also redo every face: the cost spreads
+        evenly and the slowest frames (p95) stay short.
+        """
+        return (
+            every <= 1 or track is None or (self.frames + track.id) % every == 0
+            or float(track.probs.max()) < self.pipeline.config.confident
+        )
+
+    def _carry(self, face: Face, track: Track | None) -> bool:
+        """Give ``face`` its track's last landmark fit moved with the box, unless a refit is due."""
+        if track is None or track.id not in self._fits or self._turn(track, self.pipeline.config.refit_every):
+            return False
+        box, landmarks = self._fits[track.id]
+        face.landmarks = carry_landmarks(landmarks, box, face.box)
+        return True

@@ -58,8 +58,6 @@ class Track:
     label: int = 0
     missed: int = 0
     age: int = 0
-    since_judged: int = 0
-    """Frames since the classifier last saw this face (0: judged on the latest one)."""
 
 
 @dataclass
@@ -125,7 +123,6 @@ class Tracker:
 
     def _follow(self, track: Track, face: Face) -> None:
         track.box, track.missed = face.box, 0
-        track.since_judged = 0 if face.probs is not None else track.since_judged + 1
         if face.probs is not None:
             track.probs = (1 - self.alpha) * track.probs + self.alpha * np.asarray(face.probs, float)
             parts = np.array([face.nose_visible, face.mouth_visible], float)

@@ -1,23 +1,37 @@
-"""Fine-tune MTCNN's face/non-face heads on masked faces; export ``<net>_masked.onnx``.
+"""Fine-tune MTCNN's face/non-face scoring on masked faces; export ``<net>_masked.onnx``.
 
 Why: the package's nets learned faces with a visible nose and mouth, so masked
 faces score low at every stage, and no threshold or border trick recovers
-masked faces in crowded scenes. Only the final face-classification layer of
-each net is refit (PNet ``conv4-2``, RNet ``fc5-2``, ONet ``fc6-3``): it is a
-softmax over frozen features, so the fit is a logistic regression pulled
-toward the shipped weights (L2 to the original). Box regression and landmarks
-are untouched, the architecture and cost per frame stay the same, and bare
-faces stay faces because they are in the training data too.
+masked faces in crowded scenes. ``--train head`` refits only the final
+face-classification layer of each net (PNet ``conv4-2``, RNet ``fc5-2``, ONet
+``fc6-3``) as a logistic regression pulled toward the shipped weights.
+``--train dense`` also trains the last shared layer (PNet ``conv3``, RNet
+``fc4``, ONet ``fc5``, with their PReLUs) by Adam, while distillation keeps the
+box and landmark outputs where they were (the regression heads stay frozen).
+The architecture and cost per frame stay the same, and bare faces stay faces
+because they are in the training data too.
 
 Training data, TRAIN split only (``training.recall.load_eval_set``):
 positives are jittered squares (IoU >= 0.65) around scene label boxes (every
-label) and around the boxes a lenient cascade finds in the still photos;
-negatives are random squares and the cascade's own proposals that overlap no
-labelled face (IoU < 0.3) in scene photos. Patches are cut with the
-detector's own ``crop_resize``, so they are what the nets see at run time.
+label), around the boxes a lenient cascade finds in the still photos, and, in
+tight-crop folders (``--tight``) where it finds none, around the centred
+square of the crop (the hard, eyes-to-chin positives); negatives are random
+squares and the cascade's own proposals that overlap no labelled face
+(IoU < 0.3) in scene photos and, with ``--crops``, in face-free scene crops
+grown by the still path's replicate borders (their centred squares too: the
+tight positives' shape on no face). ``--mine DIR`` takes those proposals from
+a previous round's nets. Patches are cut with the detector's own
+``crop_resize``, so they are what the nets see at run time.
 
-Usage: ``python -m training.finetune_mtcnn [--data ../shared/data] [--out models/mtcnn] [--limit N]``
-(the shipped ``*_masked.onnx`` were made with ``--limit 400``; about 3 minutes on 2 cores)
+Usage: ``python -m training.finetune_mtcnn [--data ../shared/data] [--out models/mtcnn] [--limit N] ...``
+The shipped ``*_masked.onnx`` are two rounds (about 2 + 4 minutes on 2 cores)::
+
+    python -m training.finetune_mtcnn --limit 800 --train dense --out /tmp/round1
+    cp /tmp/round1/pnet_masked.onnx models/mtcnn/
+    python -m training.finetune_mtcnn --limit 800 --train dense --crops 6 --negatives 40 --epochs 16 \
+        --mine /tmp/round1 --nets rnet onet
+
+(round 1's PNet ships; RNet and ONet are refit on negatives mined with round 1's nets.)
 """
 
 from __future__ import annotations
@@ -102,7 +116,8 @@ def crop_patches(data, mtcnn: OnnxMTCNN, rng: np.random.Generator, negatives: in
 
     ``detect_still`` retries a photo with replicate borders; their streaks are a
     texture the package never saw, and proposals there are the false faces of
-    the photo path. All boxes are negatives.
+    the photo path; so is the crop's centred square, the shape a tight face
+    crop's positives have. All boxes are negatives.
     """
     borders = [0.0] + [b for b, _ in LENIENT.still_borders]
     for path, labels in tqdm(data.scenes, desc="crop patches", unit="img"):
@@ -123,7 +138,9 @@ def crop_patches(data, mtcnn: OnnxMTCNN, rng: np.random.Generator, negatives: in
             image = OnnxMTCNN._normalize(grown)
             hard = proposals(mtcnn, image)
             hard = hard[rng.permutation(len(hard))[:negatives]]
-            boxes = np.concatenate([hard, random_negatives(grown.shape, np.empty((0, 4)), rng, negatives // 2)])
+            # the crop itself, centred like a tight face crop: the geometry of the tight positives
+            centred = jitter(tight_box(crop.shape) + pad, rng, 3)
+            boxes = np.concatenate([hard, centred, random_negatives(grown.shape, np.empty((0, 4)), rng, negatives // 2)])
             yield image, boxes, np.zeros(len(boxes))
 
 
@@ -309,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--negatives", type=int, default=30, help="hard + random negatives per scene, each")
     parser.add_argument("--l2", type=float, default=1e-5, help="pull toward the shipped weights (default: %(default)s)")
     parser.add_argument("--cache", type=Path, help="save the patches here (.npz), or load them if it exists")
-    parser.add_argument("--train", default="head", choices=("head", "dense"),
+    parser.add_argument("--train", default="dense", choices=("head", "dense"),
                         help="head: refit the face layer alone (L-BFGS); dense: also the last trunk layer (Adam)")
     parser.add_argument("--lr", type=float, default=1e-4, help="Adam step for --train dense (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=8, help="epochs for --train dense (default: %(default)s)")

@@ -1,0 +1,64 @@
+"""``python benchmarks/classifier.py``: size and per-face latency of the shipped models.
+
+The model card quotes these figures. Faces are real aligned crops of the
+demo portraits (no dataset needed); each model is timed one face at a time
+(the worst case: no batching) after a warm-up, median over many runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+
+from detector.align import align_face, part_patches
+from detector.classify import CLASSIFIER_PATH, PARTS_PATH, MaskClassifier, PartsModel
+from detector.demo import astronaut_landmarks, masked_portraits
+from detector.pipeline import Pipeline
+
+
+def median_ms(fn, runs: int) -> float:
+    for _ in range(20):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=500)
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    pipeline = Pipeline()
+    landmarks = astronaut_landmarks(pipeline)
+    crops, patches = [], []
+    for image in masked_portraits(landmarks).values():
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        crop, crop_lm = align_face(gray, landmarks)
+        crops.append(crop)
+        patches.append(part_patches(crop, crop_lm))
+    classifier, parts = MaskClassifier(threads=1), PartsModel(threads=1)
+    result = {
+        "classifier_bytes": CLASSIFIER_PATH.stat().st_size,
+        "parts_bytes": PARTS_PATH.stat().st_size,
+        "classifier_ms_per_face": median_ms(lambda: classifier.predict(crops[:1]), args.runs),
+        "parts_ms_per_face": median_ms(lambda: parts.predict(patches[:1]), args.runs),
+        "classifier_ms_per_face_batch4": median_ms(lambda: classifier.predict(crops), args.runs) / len(crops),
+        "align_ms_per_face": median_ms(lambda: align_face(gray, landmarks), args.runs),
+    }
+    for key, value in result.items():
+        print(f"{key:32s} {value:,.3f}" if isinstance(value, float) else f"{key:32s} {value:,}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The real-time shortcuts keep their promises (behaviour only: timings live in benchmarks/fps.py).
+
+* the fast path never imports TensorFlow (nor scipy.optimize, ~0.7 s of start-up);
+* frames between full detections still give every face a box, a track and a label;
+* the benchmark's agreement measure counts what it says on a tiny synthetic case;
+* a live source drops stale frames, a file source drops none.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ROOT, count_frames
+
+from detector.pipeline import PipelineConfig, VideoAnalyzer, carry_landmarks
+from detector.sources import LatestFrameReader, open_source
+from detector.track import assign
+
+
+def load_benchmark():
+    """benchmarks/fps.py as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("fps_benchmark", ROOT / "benchmarks" / "fps.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def frames_of(path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            return frames
+        frames.append(image)
+
+
+def test_fast_path_never_imports_tensorflow(demo_clip, tmp_path):
+    code = (
+        "import sys\n"
+        "from detector.cli import main\n"
+        f"rc = main(['--source', {str(demo_clip)!r}, '--no-window', '--json', {str(tmp_path / 'out.jsonl')!r}, '--quiet'])\n"
+        "print(rc, 'tensorflow' in sys.modules, 'mtcnn' in sys.modules, 'scipy.optimize' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rc, tensorflow, mtcnn, scipy_optimize = result.stdout.split()
+    assert rc == "0", result.stderr
+    assert (tensorflow, mtcnn) == ("False", "False"), "TensorFlow costs seconds of start-up: keep it off the fast path"
+    assert scipy_optimize == "False", "faces that do not overlap are matched without scipy (start-up)"
+
+
+def test_cli_defaults_are_the_fast_config():
+    from detector.cli import build_parser, pipeline_config
+
+    args = build_parser().parse_args([])
+    video, photos = pipeline_config(args, video=True), pipeline_config(args, video=False)
+    assert video.faces.min_face_size == 40 and photos.faces.min_face_size == 20
+    assert video.detect_every > 1 and video.refit_every > 1
+    reference = PipelineConfig.reference()
+    assert (reference.finder, reference.detect_every, reference.refit_every, reference.classify_every) == ("reference", 1, 1, 1)
+
+
+def test_followed_frames_still_give_labelled_faces(pipeline, demo_clip):
+    """Between full detections ONet follows the faces and carried landmarks still feed the classifier."""
+    fast = copy.copy(pipeline)  # same models, own config and timings
+    fast.config, fast.timings = replace(pipeline.config, detect_every=3, refit_every=3, classify_every=1), {}
+    analyzer, with_two, total = VideoAnalyzer(fast), 0, 0
+    for image in frames_of(demo_clip):
+        faces = analyzer(image)
+        with_two, total = with_two + (len(faces) == 2), total + len(faces)
+        for face in faces:
+            assert face.label is not None and face.track is not None and face.probs is not None
+            assert face.landmarks is not None and face.landmarks.shape == (68, 2)
+    assert with_two >= 0.9 * analyzer.frames, "the demo shows two faces in every frame"
+    assert fast.timings["follow"] > 0 and fast.timings["detect"] > 0
+    assert analyzer.classified == total, "every face is classified on every frame"
+    assert analyzer.fitted < 0.7 * analyzer.classified, "landmarks are carried between refits"
+
+
+def test_reused_verdicts_keep_their_label(pipeline, demo_clip):
+    """With classify_every > 1 a sure track's verdict is reused: the face keeps a label without new probs."""
+    fast = copy.copy(pipeline)
+    fast.config = replace(pipeline.config, detect_every=3, classify_every=4)
+    analyzer = VideoAnalyzer(fast)
+    reused = 0
+    for image in frames_of(demo_clip)[:24]:
+        for face in analyzer(image):
+            assert face.label is not None and face.track is not None
+            reused += face.probs is None
+    assert reused > 0 and analyzer.classified < 2 * analyzer.frames
+
+
+def test_carry_landmarks_moves_with_the_box():
+    points = np.array([[10, 10], [20, 30]], np.float32)
+    moved = carry_landmarks(points, (0, 0, 40, 40), (100, 50, 180, 130))  # shifted, twice the size
+    assert np.allclose(moved, [[120, 70], [140, 110]])
+
+
+def test_assign_pairs_each_box_once():
+    iou = np.array([[0.9, 0.0], [0.0, 0.6]])
+    assert assign(iou, 0.25) == [(0, 0), (1, 1)]
+    contested = np.array([[0.6, 0.5], [0.55, 0.0]])  # greedy would take (0, 0) and leave row 1 alone
+    assert sorted(assign(contested, 0.25)) == [(0, 1), (1, 0)]
+    assert assign(np.array([[0.2]]), 0.25) == []
+
+
+def test_agreement_counts_matched_faces_with_the_same_label():
+    agreement = load_benchmark().agreement
+    a, b = (10.0, 10.0, 50.0, 50.0), (100.0, 10.0, 140.0, 50.0)
+    near_a, far = (12.0, 11.0, 52.0, 51.0), (300.0, 300.0, 340.0, 340.0)
+    reference = [[(a, "mask"), (b, "no_mask")], [(a, "mask")]]
+    assert agreement(reference, [[(near_a, "mask"), (b, "no_mask")], [(a, "mask")]]) == (1.0, 1.0)
+    found, agree = agreement(reference, [[(near_a, "mask"), (b, "incorrect")], [(far, "mask")]])
+    assert found == pytest.approx(2 / 3) and agree == pytest.approx(1 / 3)
+    assert agreement([[]], [[(a, "mask")]]) == (1.0, 1.0), "extra fast faces are not counted"
+
+
+class FastCamera:
+    """A capture that makes a new numbered frame every millisecond, like a camera outpacing the pipeline."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def isOpened(self) -> bool:  # noqa: N802 - cv2.VideoCapture's name
+        return True
+
+    def read(self) -> tuple[bool, np.ndarray]:
+        time.sleep(0.001)
+        self.count += 1
+        return True, np.full((2, 2, 3), self.count, np.int64)
+
+    def release(self) -> None:
+        pass
+
+
+def test_live_source_drops_stale_frames_and_files_drop_none(demo_clip):
+    camera = FastCamera()
+    reader = LatestFrameReader(lambda: camera, "fake camera", delays=())
+    reader.start()
+    try:
+        seen = []
+        for _ in range(5):
+            frame = reader.latest(timeout=1.0)
+            assert frame is not None
+            seen.append(int(frame[0, 0, 0]))
+            time.sleep(0.03)  # a slow pipeline
+    finally:
+        reader.stop()
+        reader.join(timeout=2)
+    assert seen == sorted(seen) and len(set(seen)) == len(seen)
+    assert seen[-1] - seen[0] > 2 * (len(seen) - 1), "frames that went stale while busy are skipped"
+    assert not any(t.name == reader.name and t.is_alive() for t in threading.enumerate())
+    indices = [frame.index for frame in open_source(str(demo_clip))]
+    assert indices == list(range(count_frames(demo_clip))), "a file is read frame by frame, none dropped"
