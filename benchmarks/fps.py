@@ -1,8 +1,8 @@
 """``python benchmarks/fps.py``: is the default pipeline real time, and are its labels still right?
 
 Runs, in one process and on the same frames, the pipeline ``python -m detector``
-runs (its CLI defaults: VideoAnalyzer with every video shortcut, drawing
-included) and the reference (the TensorFlow ``mtcnn`` package on every frame,
+runs (its CLI defaults: VideoAnalyzer with the default video shortcuts,
+drawing included) and the reference (the TensorFlow ``mtcnn`` package on every frame,
 every face classified on every frame, same landmarks, classifier and smoothing).
 The two alternate in blocks of frames, each with its own decoder and tracker,
 so that load from other processes on a shared machine hits both alike: compare
@@ -60,16 +60,36 @@ def agreement(reference: list[Labelled], fast: list[Labelled], min_iou: float = 
 
 @dataclass
 class Run:
-    """One pipeline over the frames: its analyzer, its own decoder and what it measured."""
+    """One pipeline over the clip, in passes: a fresh tracker and decoder per pass, and what it measured."""
 
     name: str
-    analyzer: object
-    capture: object
+    pipeline: object
+    clip: Path
     latencies: list[float] = field(default_factory=list)
     outputs: list[Labelled] = field(default_factory=list)
     extra: dict[str, float] = field(default_factory=lambda: {"decode": 0.0, "draw": 0.0})
+    counts: dict[str, int] = field(default_factory=lambda: {"classified": 0, "fitted": 0})
+    analyzer: object = None
+    capture: object = None
 
-    def step(self, annotators: list) -> bool:
+    def rewind(self) -> None:
+        """Start a new pass from the first frame, as a new run of ``python -m detector`` would."""
+        import cv2
+
+        from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator
+        from detector.pipeline import VideoAnalyzer
+
+        self._tally()
+        self.analyzer, self.capture = VideoAnalyzer(self.pipeline), cv2.VideoCapture(str(self.clip))
+        self.annotators = [BoxAnnotator(), LabelAnnotator(), HudAnnotator()]
+
+    def _tally(self) -> None:
+        """Add the finished pass's counts of classified and fitted faces."""
+        for key in self.counts if self.analyzer is not None else ():
+            self.counts[key] += getattr(self.analyzer, key)
+        self.analyzer = None
+
+    def step(self) -> bool:
         """Decode, analyse and draw one frame, as ``detector.run`` does; False at the end of the clip."""
         from detector.draw import annotate
 
@@ -80,23 +100,26 @@ class Run:
             return False
         faces = self.analyzer(image)
         analysed = time.perf_counter()
-        annotate(image, faces, annotators)
+        annotate(image, faces, self.annotators)
         end = time.perf_counter()
         self.extra["decode"] += decoded - start
         self.extra["draw"] += end - analysed
         self.latencies.append(end - start)
         self.outputs.append([(f.box, f.label) for f in faces])
+        self.annotators[-1].fps = len(self.latencies) / sum(self.latencies)
         return True
 
     def summary(self) -> dict:
-        """FPS, latency percentiles and milliseconds per frame for each stage."""
-        n, total = len(self.latencies), sum(self.latencies)
-        stages = {**self.analyzer.pipeline.timings, **self.extra}
+        """FPS, latency percentiles, milliseconds per frame for each stage, shares of faces fitted and classified."""
+        self._tally()
+        n, total, faces = len(self.latencies), sum(self.latencies), max(1, sum(len(o) for o in self.outputs))
+        stages = {**self.pipeline.timings, **self.extra}
         stages["other"] = total - sum(stages.values())
         ms = np.array(self.latencies) * 1e3
         return {
             "fps": n / total, "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
             "ms_per_stage": {s: round(stages.get(s, 0.0) * 1e3 / n, 2) for s in STAGES},
+            **{f"{k}_share": round(v / faces, 3) for k, v in self.counts.items()},
         }
 
 
@@ -136,8 +159,8 @@ def make_clip(pipeline, faces: int, folder: Path) -> Path:
     return grid_clip(folder / f"grid{faces}.mp4", landmarks, faces)
 
 
-def startup(clip: Path, runs: int) -> tuple[float, float]:
-    """(median seconds from process start to the first JSON line, peak RSS in MB) of ``python -m detector``.
+def startup(clip: Path, runs: int) -> tuple[list[float], float]:
+    """(seconds from process start to the first JSON line per run, peak RSS in MB) of ``python -m detector``.
 
     The first run goes to the end of the clip, so its peak memory covers a whole run.
     """
@@ -158,36 +181,33 @@ def startup(clip: Path, runs: int) -> tuple[float, float]:
         else:
             child.kill()
         child.wait()
-    return statistics.median(firsts), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return firsts, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def run_alternating(runs: list[Run], frames: int, block: int, settle: float = 0.05) -> None:
-    """Blocks of ``block`` frames, each pipeline in turn, until ``frames`` or the end of the clip.
+def run_alternating(runs: list[Run], frames: int, block: int, passes: int, settle: float = 0.05) -> None:
+    """``passes`` times over the clip (up to ``frames`` each), the pipelines taking turns of ``block`` frames.
 
     ``settle`` seconds (off the clock) between turns let the last pipeline's
     spinning worker threads (TensorFlow's) go idle before the next is timed.
     """
     from tqdm import tqdm
 
-    from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator
-
-    annotators = {r.name: [BoxAnnotator(), LabelAnnotator(), HudAnnotator()] for r in runs}
-    done = 0
-    with tqdm(total=frames * len(runs), unit="frame", desc="alternating") as bar:
-        while done < frames:
-            n, ended = min(block, frames - done), False
+    with tqdm(total=frames * len(runs) * passes, unit="frame", desc="alternating") as bar:
+        for _ in range(passes):
             for r in runs:
-                time.sleep(settle)
-                steps = sum(1 for _ in range(n) if r.step(annotators[r.name]))
-                bar.update(steps)
-                annotators[r.name][-1].fps = len(r.latencies) / sum(r.latencies) if r.latencies else 0.0
-                ended = ended or steps < n
-            if ended:
-                break
-            done += n
-    shortest = min(len(r.latencies) for r in runs)
-    for r in runs:  # a clip's frame count can be off by one: keep the common frames
-        del r.latencies[shortest:], r.outputs[shortest:]
+                r.rewind()
+            done, ended = 0, False
+            while done < frames and not ended:
+                n = min(block, frames - done)
+                for r in runs:
+                    time.sleep(settle)
+                    steps = sum(1 for _ in range(n) if r.step())
+                    bar.update(steps)
+                    ended = ended or steps < n
+                done += n
+            shortest = min(len(r.latencies) for r in runs)
+            for r in runs:  # decoders may disagree on a clip's last frame: keep the common ones
+                del r.latencies[shortest:], r.outputs[shortest:]
 
 
 def open_run(name: str, config, clip: Path, warmup: int = 3) -> Run:
@@ -203,7 +223,7 @@ def open_run(name: str, config, clip: Path, warmup: int = 3) -> Run:
         warm(capture.read()[1])
     capture.release()
     pipeline.timings = {}
-    return Run(name, VideoAnalyzer(pipeline), cv2.VideoCapture(str(clip)))
+    return Run(name, pipeline, clip)
 
 
 def fast_config(overrides: list[str]):
@@ -228,9 +248,10 @@ def machine() -> dict:
     """What the figures were measured on."""
     import onnxruntime
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.exists() else []
+    names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
+    return {"cpu": names[0] if names else platform.processor(), "cores": os.cpu_count(), "python": platform.python_version(),
             "onnxruntime": onnxruntime.__version__, "load_average": [round(v, 1) for v in os.getloadavg()]}
 
 
@@ -243,22 +264,22 @@ def measure(args: argparse.Namespace) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="fps-"))
     config = fast_config(args.set)
     clip = Path(args.source) if args.source else make_clip(Pipeline(config), args.faces, folder)
-    first_s, rss_mb = startup(clip, args.startup_runs) if args.startup_runs else (None, None)
+    firsts, rss_mb = startup(clip, args.startup_runs) if args.startup_runs else ([], None)
     fast = open_run("fast", config, clip)
     reference = open_run("reference", PipelineConfig.reference(), clip)
-    frames = args.frames or int(fast.capture.get(cv2.CAP_PROP_FRAME_COUNT)) or 10**9
-    run_alternating([fast, reference], frames, args.block)
+    frames = args.frames or int(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT)) or 10**9
+    run_alternating([fast, reference], frames, args.block, args.passes)
     found, agree = agreement(reference.outputs, fast.outputs)
     mine, ref = fast.summary(), reference.summary()
     return {
         "fps": round(mine["fps"], 1), "baseline_fps": round(ref["fps"], 1), "speedup": round(mine["fps"] / ref["fps"], 2),
         "p50_ms": round(mine["p50_ms"], 1), "p95_ms": round(mine["p95_ms"], 1), "ms_per_stage": mine["ms_per_stage"],
         "agreement": round(agree, 4), "found": round(found, 4),
-        "first_frame_s": None if first_s is None else round(first_s, 2), "rss_mb": None if rss_mb is None else round(rss_mb),
-        "frames": len(fast.latencies), "faces": None if args.source else args.faces,
+        "first_frame_s": round(statistics.median(firsts), 2) if firsts else None,
+        "first_frame_max_s": round(max(firsts), 2) if firsts else None, "rss_mb": None if rss_mb is None else round(rss_mb),
+        "frames": len(fast.latencies), "faces": None if args.source else args.faces, "passes": args.passes,
         "reference_faces": sum(len(o) for o in reference.outputs),
-        "classified_share": round(fast.analyzer.classified / max(1, sum(len(o) for o in fast.outputs)), 3),
-        "fitted_share": round(fast.analyzer.fitted / max(1, sum(len(o) for o in fast.outputs)), 3),
+        "classified_share": mine["classified_share"], "fitted_share": mine["fitted_share"],
         "baseline_p95_ms": round(ref["p95_ms"], 1), "baseline_ms_per_stage": ref["ms_per_stage"],
         "config": {"min_face": config.faces.min_face_size, "detect_every": config.detect_every,
                    "refit_every": config.refit_every, "classify_every": config.classify_every},
@@ -268,12 +289,8 @@ def measure(args: argparse.Namespace) -> dict:
 
 def table(result: dict) -> str:
     """The result as aligned ``key  value`` lines."""
-    lines = []
-    for key, value in result.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k} {v}" for k, v in value.items())
-        lines.append(f"{key:<22} {value}")
-    return "\n".join(lines)
+    flat = lambda v: ", ".join(f"{k} {x}" for k, x in v.items()) if isinstance(v, dict) else v  # noqa: E731
+    return "\n".join(f"{key:<22} {flat(value)}" for key, value in result.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="faces in the generated clip (default: 2, the demo clip)")
     p.add_argument("--frames", type=int, help="frames to measure (default: the whole clip)")
     p.add_argument("--block", type=int, default=8, help="frames per turn when alternating the pipelines (default: 8)")
+    p.add_argument("--passes", type=int, default=1, help="times over the clip, each from a fresh start (default: 1)")
     p.add_argument("--startup-runs", type=int, default=3, help="python -m detector start-ups to time; 0 skips (default: 3)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override the fast pipeline: min_face or a PipelineConfig field (repeatable)")

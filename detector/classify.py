@@ -23,10 +23,12 @@ PARTS_PATH = MODELS_DIR / "parts.onnx"
 def onnx_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
     """A CPU session; a clear error when the model file is missing.
 
-    One intra-op thread and no spinning by default: a batch of a few 64x64
-    faces is too small to split, and idle workers spinning between the many
-    small calls of a frame steal the core the next stage needs. On 2 cores
-    one thread was ~2x faster per call than two (benchmarks/README.md).
+    No spinning: onnxruntime's idle workers otherwise spin between the many
+    small calls of a frame and steal the cores every other stage needs (on 2
+    cores, 4 faces: 28.6 FPS with spinning, 65-73 without; benchmarks/README.md).
+    One intra-op thread: a batch of a few 64x64 faces gains nothing from two
+    (measured equal), and one never waits on a worker descheduled by another
+    process on a shared machine.
     """
     if not Path(path).exists():
         raise FileNotFoundError(f"model not found: {path} (train one with python -m training.train)")
@@ -74,3 +76,25 @@ class PartsModel(_OnnxModel):
         if len(patches) == 0:
             return np.zeros((0, 2), np.float32)
         return self.run(parts_input(patches)).reshape(-1, 2)
+
+
+PARTS_WEIGHT = 0.3
+"""How much the nose/mouth evidence counts against the classifier's own view.
+
+Chosen on the validation split (0.3 of 0.3 / 0.5 / 0.8; models/README.md):
+it halves bare faces passed as masked on held-out crops and leaves the label
+consistent with what the face shows.
+"""
+
+
+def combine(probs: np.ndarray, visible: np.ndarray, weight: float = PARTS_WEIGHT) -> np.ndarray:
+    """Classifier probabilities (N, 3) tempered by the visibility model (N, 2), renormalised.
+
+    What the patches say, as a distribution over LABELS: both covered is a
+    worn mask; nose out and mouth covered is a mask worn wrong; both out is
+    a bare face or a mask on the chin (shared evenly).
+    """
+    nose, mouth = visible[:, 0], visible[:, 1]
+    evidence = np.stack([(1 - nose) * (1 - mouth), nose * (1 - mouth) + 0.5 * nose * mouth, 0.5 * nose * mouth], axis=1)
+    fused = probs * np.power(np.clip(evidence, 1e-6, 1.0), weight)
+    return (fused / fused.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -18,9 +18,9 @@ if TYPE_CHECKING:  # the real import is deferred: --help and argument errors mus
 EXIT_BAD_INPUT = 2
 VIDEO_MIN_FACE = 40
 """Smallest face sought on video and cameras by default, in pixels. At 640x480 a
-face 40 px wide is ~3 m from a laptop camera; halving the pyramid (vs 20) halves
-detection time (benchmarks/README.md). Photos keep FinderConfig's 20: they are
-searched once and may show a crowd."""
+typical 60-degree webcam shows a face 40 px wide at ~2 m; skipping the pyramid
+levels for smaller faces halves detection time (benchmarks/README.md). Photos
+keep FinderConfig's 20: they are searched once and may show a crowd."""
 
 
 def build_parser() -> argparse.ArgumentParser:

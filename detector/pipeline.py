@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from detector.align import align_face, part_patches
-from detector.classify import CLASSIFIER_PATH, PARTS_PATH, MaskClassifier, PartsModel
+from detector.classify import CLASSIFIER_PATH, PARTS_PATH, MaskClassifier, PartsModel, combine
 from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
 from detector.landmarks import Landmarker
 from detector.track import Track, Tracker
@@ -106,7 +106,7 @@ class Pipeline:
         """Landmarks, crop, label and visibility for faces whose boxes are known.
 
         Landmarks are fitted where a face has none yet (``VideoAnalyzer`` passes
-        a recent fit moved with the box instead: the dlib fit is half the cost).
+        a recent fit moved with the box instead: the dlib fit is most of the per-face cost).
         """
         if not faces:
             return
@@ -121,8 +121,8 @@ class Pipeline:
                 crop, crop_landmarks = align_face(gray, face.landmarks)
                 crops.append(crop)
                 patches.append(part_patches(crop, crop_landmarks))
-            probs = self.classifier.predict(crops)
             visible = self.parts.predict(patches)
+            probs = combine(self.classifier.predict(crops), visible)
         for face, p, v in zip(faces, probs, visible):
             face.probs = p
             best = int(np.argmax(p))

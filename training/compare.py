@@ -17,11 +17,25 @@ from pathlib import Path
 POLICIES = ("none", "flip", "geometric", "all")
 
 
+def score(row: dict) -> float:
+    """Held-out accuracy, with each bare face passed as masked charged a second time.
+
+    Letting a bare face through as "mask" is the costly mistake at a door (the
+    issue's bound is 1%), so the pick weighs it beyond plain accuracy.
+    """
+    return row["accuracy"] - row["no_mask_as_mask"]
+
+
+def winner(rows: list[dict]) -> dict:
+    return max(rows, key=score)
+
+
 def table(rows: list[dict]) -> str:
-    lines = ["| policy | held-out accuracy | incorrect recall | no_mask called mask | epochs | training time (s) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| policy | held-out accuracy | incorrect recall | no_mask called mask | score | epochs | training time (s) |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['policy']} | {r['accuracy']:.4f} | {r['incorrect_recall']:.4f} | {r['no_mask_as_mask']:.4f} "
+                     f"| {score(r):.4f} "
                      f"| {r['epochs']} | {r['train_seconds']:.0f} |")
     return "\n".join(lines)
 
@@ -52,12 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", type=Path, required=True)
     p.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
     p.add_argument("--out", type=Path, required=True, help="folder for one run per policy and the table")
+    p.add_argument("--table-only", action="store_true", help="rewrite the table and chart from compare.json")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
     if cfg is None:
         return 2
-    rows = []
-    for policy in args.policies:
+    rows = json.loads((args.out / "compare.json").read_text()) if args.table_only else []
+    for policy in [] if args.table_only else args.policies:
         metrics = run({**cfg, "policy": policy, "parts_epochs": 0}, args.out / policy, install=False)
         test = metrics["test"]
         no_mask = test["confusion"]["no_mask"]
@@ -68,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "compare.md").write_text(table(rows) + "\n")
     plot(rows, args.out / "compare.png")
     print(table(rows))
-    best = max(rows, key=lambda r: r["accuracy"])
-    print(f"winner: {best['policy']}")
+    print(f"winner: {winner(rows)['policy']}")
     return 0
 
 

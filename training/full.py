@@ -52,16 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     real, painted = work / "crops_real", work / "crops_synth"
     step(real / "crops.csv", args.force, "crop", crop.main, [*(str(data / n) for n in REAL_SETS), str(real)])
     step(painted / "crops.csv", args.force, "crop", crop.main, [*(str(d) for d in synth_dirs), str(painted)])
-    config = work / "config.json"
-    config.write_text(json.dumps({"crops": [str(real), str(painted)], "epochs": 20, "batch_size": 64,
-                                  "learning_rate": 0.002, "parts_epochs": 10, "out": str(work / "train")}))
-    compare_cfg = work / "compare_config.json"
-    compare_cfg.write_text(json.dumps({"crops": [str(real), str(painted)], "epochs": 10, "batch_size": 128,
-                                       "learning_rate": 0.002, "parts_epochs": 0}))
+    configs = Path(__file__).resolve().parent / "configs"
+    config, compare_cfg = work / "config.json", work / "compare_config.json"
+    for name, target in (("full.json", config), ("compare.json", compare_cfg)):  # same settings, this run's paths
+        settings = json.loads((configs / name).read_text())
+        settings.update(crops=[str(real), str(painted)], out=str(work / "train"))
+        target.write_text(json.dumps(settings, indent=2))
     step(work / "compare" / "compare.md", args.force, "compare", compare.main,
          ["--config", str(compare_cfg), "--out", str(work / "compare")])
     rows = json.loads((work / "compare" / "compare.json").read_text())
-    winner = max(rows, key=lambda r: r["accuracy"])["policy"]
+    winner = compare.winner(rows)["policy"]
     final = work / "train" / winner
     step(final / "metrics.json", args.force, f"train ({winner})", train.main,
          ["--config", str(config), "--policy", winner, "--out", str(final), "--install"])
