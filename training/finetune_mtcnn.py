@@ -47,7 +47,7 @@ from tqdm import tqdm
 from detector.faces import FinderConfig, detect_still, make_finder
 from detector.mtcnn_onnx import OnnxMTCNN, crop_resize, square
 from training.export_mtcnn import NETS, OPSET, TOLERANCE, _rename_io, build_keras_net, max_difference
-from training.recall import iou_matrix, load_eval_set, read_rgb
+from training.recall import face_free_square, iou_matrix, load_eval_set, read_rgb
 
 SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
 HEADS = {"pnet": "conv4-2", "rnet": "fc5-2", "onet": "fc6-3"}
@@ -122,15 +122,12 @@ def crop_patches(data, mtcnn: OnnxMTCNN, rng: np.random.Generator, negatives: in
     borders = [0.0] + [b for b, _ in LENIENT.still_borders]
     for path, labels in tqdm(data.scenes, desc="crop patches", unit="img"):
         rgb = read_rgb(path)
-        h, w = rgb.shape[:2]
         faces = np.array([b["box"] for b in labels], dtype=np.float64).reshape(-1, 4)
         for _ in range(crops):
-            side = int(rng.integers(100, 301))
-            if side >= min(h, w):
-                break
-            x, y = int(rng.integers(0, w - side)), int(rng.integers(0, h - side))
-            if iou_matrix(np.array([[x, y, x + side, y + side]], dtype=np.float64), faces).any():
+            found = face_free_square(rng, rgb.shape, faces)
+            if found is None:
                 continue
+            x, y, side = found
             crop = rgb[y : y + side, x : x + side]
             border = borders[int(rng.integers(len(borders)))]
             pad = int(round(border * side))

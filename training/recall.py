@@ -84,20 +84,28 @@ def photo_splits(paths: list[Path]) -> dict[Path, str]:
     return {p: split[str(p)] for p in paths}
 
 
+def face_free_square(rng: np.random.Generator, shape: tuple[int, ...], faces: np.ndarray) -> tuple[int, int, int] | None:
+    """A random 100-300 px square (x, y, side) of an image that overlaps no face box, or None."""
+    h, w = shape[:2]
+    side = int(rng.integers(100, 301))
+    if side >= min(h, w):
+        return None
+    x, y = int(rng.integers(0, w - side)), int(rng.integers(0, h - side))
+    if iou_matrix(np.array([[x, y, x + side, y + side]], dtype=np.float64), faces).any():
+        return None
+    return x, y, side
+
+
 def face_free_crops(scenes: list[tuple[Path, list[dict]]], seed: int = 0, tries: int = 20) -> list[np.ndarray]:
     """One random 100-300 px crop per scene photo that overlaps no labelled face box."""
     rng, out = np.random.default_rng(seed), []
     for path, labels in scenes:
         rgb = read_rgb(path)
-        h, w = rgb.shape[:2]
         boxes = np.array([b["box"] for b in labels], dtype=np.float64).reshape(-1, 4)
         for _ in range(tries):
-            side = int(rng.integers(100, 301))
-            if side >= min(h, w):
-                break
-            x, y = int(rng.integers(0, w - side)), int(rng.integers(0, h - side))
-            crop = np.array([[x, y, x + side, y + side]], dtype=np.float64)
-            if not iou_matrix(crop, boxes).any():
+            found = face_free_square(rng, rgb.shape, boxes)
+            if found:
+                x, y, side = found
                 out.append(rgb[y : y + side, x : x + side].copy())
                 break
     return out
