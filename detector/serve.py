@@ -76,6 +76,16 @@ def create_app(pipeline: Pipeline, source: Source | None = None, token: str | No
     if token:
         app.add_middleware(BearerAuth, token=token)
 
+    _error_handlers(app)
+    _upload_routes(app, pipeline, lock, metrics, max_upload)
+    _info_routes(app, metrics, started)
+    _stream_routes(app, metrics)
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every error is JSON ``{"error": ...}``, never an HTML page or a traceback."""
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
@@ -83,6 +93,10 @@ def create_app(pipeline: Pipeline, source: Source | None = None, token: str | No
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+def _upload_routes(app: FastAPI, pipeline: Pipeline, lock: FairLock, metrics: Metrics, max_upload: int) -> None:
+    """POST /detect: one image judged on the shared pipeline, taking turns with the stream."""
 
     def analyse(image: np.ndarray) -> list[Face]:
         small, scale = fit(image)
@@ -114,6 +128,10 @@ def create_app(pipeline: Pipeline, source: Source | None = None, token: str | No
         h, w = image.shape[:2]
         return JSONResponse({"faces": [f.to_json() for f in faces], "width": w, "height": h, "ms": round(seconds * 1000, 1)})
 
+
+def _info_routes(app: FastAPI, metrics: Metrics, started: float) -> None:
+    """The page, health, counts and Prometheus metrics."""
+
     @app.get("/", response_class=HTMLResponse, summary="Live page: annotated stream, counts, compliance")
     async def page() -> HTMLResponse:
         return HTMLResponse(PAGE.read_text(encoding="utf-8"), headers={"Cache-Control": "no-store"})
@@ -136,6 +154,10 @@ def create_app(pipeline: Pipeline, source: Source | None = None, token: str | No
     @app.get("/metrics", summary="Prometheus text exposition")
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _stream_routes(app: FastAPI, metrics: Metrics) -> None:
+    """MJPEG and server-sent events fed by the stream worker; 404 when there is no stream."""
 
     def live_worker() -> StreamWorker:
         if app.state.worker is None:
@@ -194,8 +216,6 @@ def create_app(pipeline: Pipeline, source: Source | None = None, token: str | No
 
         return StreamingResponse(lines(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-    return app
 
 
 def build_parser() -> argparse.ArgumentParser:
