@@ -107,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
         return fail(str(err))
     if not args.no_window:
         if display_available():
-            sinks.append(WindowSink())
+            sinks.append(WindowSink(fps=None if source.live else source.fps))
         else:
             print("no display found: running headless (no window); use --output or --json to keep results", file=sys.stderr)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import IO
 
@@ -101,17 +102,23 @@ def display_available() -> bool:
 class WindowSink:
     """The live window; ``q`` or Esc asks the run to stop."""
 
-    def __init__(self, title: str = "mask detector") -> None:
+    def __init__(self, title: str = "mask detector", fps: float | None = None) -> None:
         self.title = title
         self.quit_requested = False
         self.failed = False
+        self.period = 1.0 / fps if fps else 0.0
+        """A video file is shown at its own speed, not as fast as the pipeline runs."""
+        self._due = 0.0
 
     def write(self, frame: Frame, annotated: np.ndarray) -> None:
         if self.failed:
             return
         try:
             cv2.imshow(self.title, annotated)
-            key = cv2.waitKey(1) & 0xFF
+            now = time.monotonic()
+            wait_ms = max(1, int(round((self._due - now) * 1000)))
+            self._due = max(self._due, now) + self.period
+            key = cv2.waitKey(wait_ms) & 0xFF
         except cv2.error as err:  # a DISPLAY that does not answer, or OpenCV built without a GUI
             self.failed = True
             print(f"cannot open a window ({str(err).strip().splitlines()[-1][:80]}): running headless", file=sys.stderr)

@@ -139,3 +139,24 @@ def test_demo_runs_without_camera_or_display(tmp_path):
     assert result.returncode == 0, result.stderr
     records = read_jsonl(out)
     assert len(records) > 50 and all(len(r["faces"]) == 2 for r in records[5:])
+
+
+def test_window_on_a_real_display(portraits, tmp_path):
+    """Under a real X server (Xvfb) the live window opens: no headless fallback, clean exit."""
+    import shutil
+
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb not installed (apt-get install xvfb): no X display to open a window on")
+    display = f":{90 + os.getpid() % 50}"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        image = tmp_path / "face.jpg"
+        cv2.imwrite(str(image), portraits["on_chin"])
+        result = run_cli("--source", str(image), "--json", "-", "--quiet", env={"DISPLAY": display})
+    finally:
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
+    assert result.returncode == 0, result.stderr
+    assert "headless" not in result.stderr and "cannot open a window" not in result.stderr
+    assert json.loads(result.stdout)["faces"][0]["label"] == "incorrect"
