@@ -63,8 +63,10 @@ def judge_scenes(pipeline, root: Path, splits, split, min_face: int = 20) -> lis
         group = f"{root.name}/{file}"
         if not _keep(group, group, splits, split):
             continue
-        image = read_image(root / "images" / file)
-        faces = pipeline.analyse(image, still=False)
+        try:
+            faces = pipeline.analyse(read_image(root / "images" / file), still=False)
+        except SourceError:  # an unreadable photo: its faces were not found
+            faces = []
         boxes = np.array([t["box"] for t in truth], float).reshape(-1, 4)
         iou = iou_matrix(boxes, np.array([f.box for f in faces], float).reshape(-1, 4))
         for i, t in enumerate(truth):
