@@ -20,8 +20,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -172,23 +172,29 @@ def _stream_routes(app: FastAPI, metrics: Metrics) -> None:
             except asyncio.TimeoutError:
                 yield None
 
+    @contextmanager
+    def viewer(hub, size: int) -> Iterator[asyncio.Queue]:
+        """A subscription to a hub for one client, counted in the metrics while it lasts."""
+        queue = hub.subscribe(size)
+        metrics.clients.inc()
+        try:
+            yield queue
+        finally:
+            hub.unsubscribe(queue)
+            metrics.clients.dec()
+
     @app.get("/stream", summary="MJPEG of the annotated source (multipart/x-mixed-replace)")
     async def stream() -> StreamingResponse:
         worker = live_worker()
 
         async def parts() -> AsyncIterator[bytes]:
-            queue = worker.frames.subscribe(1)
-            metrics.clients.inc()
-            try:
+            with viewer(worker.frames, 1) as queue:
                 jpeg = worker.jpeg
                 if jpeg:  # the newest frame at once, then each new one
                     yield mjpeg_part(jpeg)
                 async for item in follow(queue):
                     if item:
                         yield mjpeg_part(item)
-            finally:
-                worker.frames.unsubscribe(queue)
-                metrics.clients.dec()
 
         return StreamingResponse(parts(), media_type="multipart/x-mixed-replace; boundary=frame",
                                  headers={"Cache-Control": "no-store"})
@@ -198,9 +204,7 @@ def _stream_routes(app: FastAPI, metrics: Metrics) -> None:
         worker = live_worker()
 
         async def lines() -> AsyncIterator[str]:
-            queue = worker.events.subscribe(100)
-            metrics.clients.inc()
-            try:
+            with viewer(worker.events, 100) as queue:
                 yield "retry: 2000\n\n"
                 quiet = 0
                 async for event in follow(queue):
@@ -210,9 +214,6 @@ def _stream_routes(app: FastAPI, metrics: Metrics) -> None:
                             yield ": keep-alive\n\n"
                         continue
                     yield f"event: verdict\ndata: {json.dumps(event)}\n\n"
-            finally:
-                worker.events.unsubscribe(queue)
-                metrics.clients.dec()
 
         return StreamingResponse(lines(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
