@@ -118,10 +118,3 @@ def _run(args: argparse.Namespace) -> int:
         for line in summary.lines():
             print(line, file=sys.stderr)
     return 130 if summary.interrupted else 0
-
-
-def _demo_clip(pipeline):
-    """The demo clip for ``--demo`` (kept for detector.serve)."""
-    from detector.demo import make_demo_clip
-
-    return make_demo_clip(pipeline)

@@ -46,8 +46,9 @@ from tqdm import tqdm
 
 from detector.faces import FinderConfig, detect_still, make_finder
 from detector.mtcnn_onnx import OnnxMTCNN, crop_resize, square
+from detector.track import iou_matrix
 from training.export_mtcnn import NETS, OPSET, TOLERANCE, _rename_io, build_keras_net, max_difference
-from training.recall import face_free_square, iou_matrix, load_eval_set, read_rgb
+from training.recall import face_free_square, load_eval_set, read_rgb
 
 SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
 HEADS = {"pnet": "conv4-2", "rnet": "fc5-2", "onet": "fc6-3"}

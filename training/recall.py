@@ -33,6 +33,8 @@ import numpy as np
 from tqdm import tqdm
 
 from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
+from detector.sources import read_image
+from detector.track import iou_matrix
 from training.splits import assign_splits, phash
 
 MATCH_IOU = 0.5
@@ -147,23 +149,9 @@ def nonface_images(data: EvalSet) -> dict[str, list[np.ndarray]]:
     return {"skimage": images, "scene_crops": data.crops}
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every (x1, y1, x2, y2) row of ``a`` with every row of ``b``."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    w = np.clip(np.minimum(a[:, None, 2], b[:, 2]) - np.maximum(a[:, None, 0], b[:, 0]), 0, None)
-    h = np.clip(np.minimum(a[:, None, 3], b[:, 3]) - np.maximum(a[:, None, 1], b[:, 1]), 0, None)
-    inter = w * h
-    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])
-    return inter / (area(a)[:, None] + area(b) - inter)
-
-
 def read_rgb(path: Path) -> np.ndarray:
-    """RGB uint8 from an image file."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise OSError(f"cannot read {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """RGB uint8 from an image file (``detector.sources.read_image`` says why one is unreadable)."""
+    return cv2.cvtColor(read_image(path), cv2.COLOR_BGR2RGB)
 
 
 def _rate(hits: int, total: int) -> dict:

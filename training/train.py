@@ -57,19 +57,10 @@ def train_dataset(data: Arrays, policy: AugmentConfig, batch: int, seed: int):
 
 
 def scores(y_true: np.ndarray, probs: np.ndarray) -> dict:
-    """Accuracy, per-class precision/recall and the confusion table."""
-    pred = probs.argmax(axis=1)
-    confusion = {t: {p: int(((y_true == i) & (pred == j)).sum()) for j, p in enumerate(LABELS)} for i, t in enumerate(LABELS)}
-    per_class = {}
-    for i, label in enumerate(LABELS):
-        tp = int(((pred == i) & (y_true == i)).sum())
-        per_class[label] = {
-            "precision": tp / max(int((pred == i).sum()), 1),
-            "recall": tp / max(int((y_true == i).sum()), 1),
-            "n": int((y_true == i).sum()),
-        }
-    return {"accuracy": float((pred == y_true).mean()) if len(y_true) else 0.0, "n": int(len(y_true)),
-            "per_class": per_class, "confusion": confusion}
+    """Accuracy, per-class precision/recall and confusion, in ``training.evaluate``'s contract."""
+    from training.evaluate import report
+
+    return report([(LABELS[t], LABELS[p]) for t, p in zip(y_true, probs.argmax(axis=1))])
 
 
 def fit_classifier(splits: dict[str, Arrays], cfg: dict, policy: AugmentConfig, out: Path):
