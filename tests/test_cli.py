@@ -147,10 +147,15 @@ def test_window_on_a_real_display(portraits, tmp_path):
 
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb not installed (apt-get install xvfb): no X display to open a window on")
-    display = f":{90 + os.getpid() % 50}"
+    number = 90 + os.getpid() % 50
+    while Path(f"/tmp/.X11-unix/X{number}").exists():  # a display already taken
+        number += 1
+    display = f":{number}"
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"], stderr=subprocess.DEVNULL)
     try:
-        time.sleep(1.5)
+        deadline = time.monotonic() + 20
+        while not Path(f"/tmp/.X11-unix/X{number}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the server is ready once its socket exists
         image = tmp_path / "face.jpg"
         cv2.imwrite(str(image), portraits["on_chin"])
         result = run_cli("--source", str(image), "--json", "-", "--quiet", env={"DISPLAY": display})
