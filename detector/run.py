@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
@@ -32,6 +36,12 @@ class Summary:
         total = sum(self.faces.values())
         return self.faces["mask"] / total if total else None
 
+    def add(self, frame, seconds: float) -> None:
+        """Count one processed frame and its faces."""
+        self.frames += 1
+        self.faces.update(f.label for f in frame.faces)
+        self.seconds = seconds
+
     def lines(self) -> list[str]:
         total = sum(self.faces.values())
         per = ", ".join(f"{lab} {self.faces.get(lab, 0)}" for lab in LABELS)
@@ -42,6 +52,30 @@ class Summary:
             f"compliance (faces in mask): {comp}",
             f"average FPS: {self.fps:.1f}",
         ]
+
+
+@contextmanager
+def stop_on_first_ctrl_c(summary: Summary) -> Iterator[None]:
+    """The first Ctrl-C asks the loop to stop after the frame in hand; a second one interrupts.
+
+    An interrupt in the middle of a frame would leave it in one output and not
+    the other (the video a frame ahead of the JSON). Only the main thread can
+    own signal handlers; elsewhere Ctrl-C keeps its default behaviour.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame) -> None:
+        if summary.interrupted:
+            raise KeyboardInterrupt
+        summary.interrupted = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run(source: Source, pipeline: Pipeline, sinks: list, progress: bool = True) -> Summary:
@@ -59,19 +93,18 @@ def run(source: Source, pipeline: Pipeline, sinks: list, progress: bool = True) 
     bar = tqdm(total=source.length, unit="frame", disable=not progress or source.live, leave=False)
     start = time.perf_counter()
     try:
-        for frame in source:
-            frame.faces = pipeline.analyse(frame.image, still=True) if analyzer is None else analyzer(frame.image)
-            summary.frames += 1
-            summary.faces.update(f.label for f in frame.faces)
-            summary.seconds = time.perf_counter() - start
-            hud.fps = summary.fps
-            annotated = annotate(frame.image, frame.faces, annotators)
-            for sink in sinks:
-                sink.write(frame, annotated)
-            bar.update(1)
-            if any(getattr(s, "quit_requested", False) for s in sinks):
-                break
-    except KeyboardInterrupt:
+        with stop_on_first_ctrl_c(summary):
+            for frame in source:
+                frame.faces = pipeline.analyse(frame.image, still=True) if analyzer is None else analyzer(frame.image)
+                summary.add(frame, time.perf_counter() - start)
+                hud.fps = summary.fps
+                annotated = annotate(frame.image, frame.faces, annotators)
+                for sink in sinks:  # every sink gets the frame before a Ctrl-C is obeyed
+                    sink.write(frame, annotated)
+                bar.update(1)
+                if summary.interrupted or any(getattr(s, "quit_requested", False) for s in sinks):
+                    break
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once, still closing the sinks
         summary.interrupted = True
     finally:
         bar.close()
