@@ -79,11 +79,15 @@ def _hashes(paths: list[Path]) -> list[np.ndarray]:
     return out
 
 
-def photo_splits(paths: list[Path]) -> dict[Path, str]:
-    """The project's honest split, one group per photo, near-duplicates merged."""
-    keys = [str(p) for p in paths]
+def photo_splits(paths: list[Path], root: Path) -> dict[Path, str]:
+    """The project's honest split, one group per photo, near-duplicates merged.
+
+    Photos are named relative to the datasets root ("chandrika/with_mask/0129.jpg"),
+    so the split is the same wherever the data lives (a CI clone, another machine).
+    """
+    keys = [p.relative_to(root).as_posix() for p in paths]
     split = assign_splits(groups=keys, keys=keys, hashes=_hashes(paths))
-    return {p: split[str(p)] for p in paths}
+    return {p: split[k] for p, k in zip(paths, keys)}
 
 
 def face_free_square(rng: np.random.Generator, shape: tuple[int, ...], faces: np.ndarray) -> tuple[int, int, int] | None:
@@ -119,7 +123,7 @@ def load_eval_set(data: Path, split: str = "test", limit: int | None = None, see
               for path in sorted((data / folder).glob("*.jpg"))]
     labels = json.loads((data / SCENES / "labels.json").read_text())
     scenes = [(data / SCENES / "images" / name, boxes) for name, boxes in sorted(labels.items())]
-    splits = photo_splits([p for _, _, p in stills] + [p for p, _ in scenes])
+    splits = photo_splits([p for _, _, p in stills] + [p for p, _ in scenes], data)
     rng = np.random.default_rng(seed)
     out = EvalSet()
     for folder in STILL_FOLDERS:
