@@ -61,13 +61,33 @@ def test_crop_then_train_then_export(labelled_folder, tmp_path):
     assert len(rows) == 1 + 36, "every painted astronaut is found and cropped"
     config = tmp_path / "smoke.json"
     config.write_text(json.dumps({"crops": [str(crops)], "epochs": 1, "parts_epochs": 1, "batch_size": 8,
-                                  "policy": "all", "near_duplicate_bits": -1, "out": str(tmp_path / "run")}))
+                                  "policy": "all", "balance": "cell", "near_duplicate_bits": -1,
+                                  "out": str(tmp_path / "run")}))
     assert train(["--config", str(config), "--out", str(tmp_path / "run")]) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["export_max_diff"]["mask_classifier"] <= 1e-4
     assert metrics["export_max_diff"]["parts"] <= 1e-4
     for name in ("mask_classifier.onnx", "parts.onnx", "curves.png", "splits.json"):
         assert (tmp_path / "run" / name).stat().st_size > 0
+
+
+def test_cell_weights_lift_rare_real_crops():
+    """Real incorrectly worn masks are few next to painted ones: they must weigh more, the mean stays 1."""
+    from training.data import Arrays
+    from training.datasets import CropRecord
+    from training.train import cell_weights
+
+    rows = [("incorrect", "synth_a"), ("incorrect", "synth_b"), ("incorrect", "synth_c"), ("incorrect", "synth_d"),
+            ("incorrect", "scene_e"), ("mask", "photo_f"), ("mask", "photo_g")]
+    records = [CropRecord(f"{i}.png", label, f"{group}.jpg", group) for i, (label, group) in enumerate(rows)]
+    y = np.array([["mask", "incorrect", "no_mask"].index(label) for label, _ in rows])
+    data = Arrays(np.zeros((len(rows), 64, 64, 1), np.float32), y, np.zeros((len(rows), 2, 32, 32), np.uint8),
+                  np.zeros((len(rows), 2), np.float32), records)
+    w = cell_weights(data, power=1.0)
+    assert w.mean() == pytest.approx(1.0)
+    assert w[4] == pytest.approx(4 * w[0]), "one real crop weighs as much as four painted ones"
+    assert w[5] == pytest.approx(2 * w[0])
+    assert np.allclose(cell_weights(data, power=0.0), 1.0)
 
 
 def test_onnx_matches_keras_on_real_crops(labelled_folder, tmp_path):
@@ -87,7 +107,8 @@ def test_evaluate_contract(labelled_folder, tmp_path):
     from training.evaluate import main
 
     out = tmp_path / "eval.json"
-    assert main([str(labelled_folder), "--json", str(out), "--plot", str(tmp_path / "cm.png")]) == 0
+    assert main([str(labelled_folder), "--json", str(out), "--plot", str(tmp_path / "cm.png"),
+                 "--mistakes", str(tmp_path / "mistakes.png")]) == 0
     result = json.loads(out.read_text())
     assert set(result) == {"accuracy", "n", "no_face", "per_class", "confusion"}
     assert result["n"] == 36 and result["no_face"] == 0
@@ -95,6 +116,7 @@ def test_evaluate_contract(labelled_folder, tmp_path):
     assert all(set(v) == {"precision", "recall", "n"} for v in result["per_class"].values())
     assert result["accuracy"] >= 0.9, result["confusion"]
     assert (tmp_path / "cm.png").stat().st_size > 0
+    assert cv2.imread(str(tmp_path / "mistakes.png")) is not None
 
 
 def test_clean_moves_and_undoes(portraits, tmp_path):
@@ -120,9 +142,11 @@ def test_clean_moves_and_undoes(portraits, tmp_path):
 def test_training_commands_reject_bad_input(tmp_path, capsys):
     from training.clean import main as clean
     from training.crop import main as crop
+    from training.evaluate import main as evaluate
     from training.train import main as train
 
     assert crop([str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
+    assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--classifier", str(tmp_path / "none.onnx")]) == 2
     assert clean([str(tmp_path)]) == 2
     assert train(["--config", str(tmp_path / "none.json")]) == 2
     assert all(line.startswith("error:") for line in capsys.readouterr().err.strip().splitlines())

@@ -4,10 +4,13 @@ Every image of a labelled folder goes through the real pipeline (face finder,
 landmarks, alignment, classifier); the largest face of each image is judged,
 and an image where no face is found counts as wrong (``no_face``), so a
 detector that misses masked faces cannot look good. A scene set (``images/``
-+ ``labels.json``) is scored per labelled face instead: a face the detector
-does not find (IoU < 0.4) counts as wrong.
++ ``labels.json``) is scored per labelled face instead (each photo through the
+still-photo path, like any photo): a face the detector does not find (IoU < 0.4)
+counts as wrong.
 
 ``--splits FILE --split test`` keeps only the photos that training held out.
+``--classifier``/``--parts`` score candidate models before they are installed;
+``--mistakes PNG`` draws every wrong verdict, for a person to look at.
 """
 
 from __future__ import annotations
@@ -36,26 +39,40 @@ def _keep(key: str, group: str, splits: dict[str, str] | None, split: str | None
     return (known or stable_split(group)) == split
 
 
-def judge_folder(pipeline, root: Path, splits, split) -> list[tuple[str, str]]:
-    """(true, predicted) for the largest face of each image in a labelled folder."""
+def _thumb(image: np.ndarray, box=None) -> np.ndarray:
+    """The face (or the whole image where none was found), for the mistakes sheet."""
+    if box is None:
+        return image
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    pad = (x2 - x1) // 5
+    h, w = image.shape[:2]
+    crop = image[max(y1 - pad, 0) : min(y2 + pad, h), max(x1 - pad, 0) : min(x2 + pad, w)]
+    return crop if crop.size else image
+
+
+def judge_folder(pipeline, root: Path, splits, split, mistakes: list | None = None) -> list[tuple[str, str]]:
+    """(true, predicted) for the largest face of each image in a labelled folder.
+
+    ``mistakes`` (a list) collects (thumbnail, caption) of every wrong verdict.
+    """
     pairs = []
     for path, label in tqdm(labelled_images(root), desc=f"evaluate {root.name}", unit="img"):
         key = f"{root.name}/{path.parent.name}/{path.name}"
         if not _keep(key, f"{root.name}/{path.stem}", splits, split):
             continue
         try:
-            faces = pipeline.analyse(read_image(path), still=True)
+            image = read_image(path)
+            faces = pipeline.analyse(image, still=True)
         except SourceError:
-            faces = []
-        if not faces:
-            pairs.append((label, NO_FACE))
-            continue
-        largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-        pairs.append((label, largest.label))
+            image, faces = None, []
+        largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])) if faces else None
+        pairs.append((label, largest.label if largest else NO_FACE))
+        if mistakes is not None and image is not None and pairs[-1][1] != label:
+            mistakes.append((_thumb(image, largest.box if largest else None), f"{label[:4]}>{pairs[-1][1][:4]} {path.stem}"))
     return pairs
 
 
-def judge_scenes(pipeline, root: Path, splits, split, min_face: int = 20) -> list[tuple[str, str]]:
+def judge_scenes(pipeline, root: Path, splits, split, min_face: int = 20, mistakes: list | None = None) -> list[tuple[str, str]]:
     """(true, predicted) for every labelled face of a scene set."""
     labels = json.loads((root / "labels.json").read_text())
     pairs = []
@@ -64,9 +81,10 @@ def judge_scenes(pipeline, root: Path, splits, split, min_face: int = 20) -> lis
         if not _keep(group, group, splits, split):
             continue
         try:
-            faces = pipeline.analyse(read_image(root / "images" / file), still=False)
+            image = read_image(root / "images" / file)
+            faces = pipeline.analyse(image, still=True)
         except SourceError:  # an unreadable photo: its faces were not found
-            faces = []
+            image, faces = None, []
         boxes = np.array([t["box"] for t in truth], float).reshape(-1, 4)
         iou = iou_matrix(boxes, np.array([f.box for f in faces], float).reshape(-1, 4))
         for i, t in enumerate(truth):
@@ -74,6 +92,8 @@ def judge_scenes(pipeline, root: Path, splits, split, min_face: int = 20) -> lis
                 continue
             hit = iou.shape[1] and iou[i].max() >= 0.4
             pairs.append((t["label"], faces[int(iou[i].argmax())].label if hit else NO_FACE))
+            if mistakes is not None and image is not None and pairs[-1][1] != t["label"]:
+                mistakes.append((_thumb(image, boxes[i]), f"{t['label'][:4]}>{pairs[-1][1][:4]} {Path(file).stem}"))
     return pairs
 
 
@@ -129,23 +149,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--splits", type=Path, help="splits.json written by training.train")
     p.add_argument("--split", choices=("train", "val", "test"), help="only photos of this split")
     p.add_argument("--finder", choices=("onnx", "reference"), default="onnx")
+    p.add_argument("--classifier", type=Path, help="a candidate mask_classifier.onnx (default: the shipped one)")
+    p.add_argument("--parts", type=Path, help="a candidate parts.onnx (default: the shipped one)")
+    p.add_argument("--mistakes", type=Path, help="contact-sheet PNG of every wrong verdict (true>predicted, file)")
     args = p.parse_args(argv)
     from detector.pipeline import Pipeline, PipelineConfig
 
     splits = json.loads(args.splits.read_text()) if args.splits else None
-    pipeline = Pipeline(PipelineConfig(finder=args.finder))
-    pairs = []
+    models = {k: str(v) for k, v in (("classifier", args.classifier), ("parts", args.parts)) if v}
+    missing = [v for v in models.values() if not Path(v).is_file()]
+    if missing:
+        print(f"error: no such model: {missing[0]}", file=sys.stderr)
+        return 2
+    pipeline = Pipeline(PipelineConfig(finder=args.finder, **models))
+    pairs, mistakes = [], [] if args.mistakes else None
     try:
         for d in args.dirs:
             if (d / "labels.json").exists():
-                pairs += judge_scenes(pipeline, d, splits, args.split)
+                pairs += judge_scenes(pipeline, d, splits, args.split, mistakes=mistakes)
             else:
-                pairs += judge_folder(pipeline, d, splits, args.split)
+                pairs += judge_folder(pipeline, d, splits, args.split, mistakes=mistakes)
     except DatasetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     result = report(pairs)
     args.json.write_text(json.dumps(result, indent=2))
+    if args.mistakes:
+        from training.sheets import contact_sheet
+
+        contact_sheet([m[0] for m in mistakes], [m[1] for m in mistakes], args.mistakes, cols=12)
     if args.plot:
         plot_confusion(result, args.plot, ", ".join(d.name for d in args.dirs))
     print(f"accuracy {result['accuracy']:.4f} on {result['n']} faces ({result['no_face']} not found); " +

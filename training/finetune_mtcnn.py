@@ -24,12 +24,13 @@ a previous round's nets. Patches are cut with the detector's own
 ``crop_resize``, so they are what the nets see at run time.
 
 Usage: ``python -m training.finetune_mtcnn [--data ../shared/data] [--out models/mtcnn] [--limit N] ...``
-The shipped ``*_masked.onnx`` are two rounds (about 2 + 4 minutes on 2 cores)::
+The shipped ``*_masked.onnx`` are two rounds (about 2 + 2 minutes on 2 cores), on the split
+that names photos ``../shared/data/...`` (``training.recall.REFIT_PREFIX``)::
 
-    python -m training.finetune_mtcnn --limit 800 --train dense --out /tmp/round1
+    python -m training.finetune_mtcnn --limit 800 --train dense --names-prefix ../shared/data/ --out /tmp/round1
     cp /tmp/round1/pnet_masked.onnx models/mtcnn/
     python -m training.finetune_mtcnn --limit 800 --train dense --crops 6 --negatives 40 --epochs 16 \
-        --mine /tmp/round1 --nets rnet onet
+        --names-prefix ../shared/data/ --mine /tmp/round1 --nets rnet onet
 
 (round 1's PNet ships; RNet and ONet are refit on negatives mined with round 1's nets.)
 """
@@ -335,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crops", type=int, default=0,
                         help="face-free crops per train scene, border-grown, as negatives (default: %(default)s)")
     parser.add_argument("--mine", type=Path, help="folder of a previous round's *_masked.onnx: mine hard negatives with them")
+    parser.add_argument("--names-prefix", default="",
+                        help="prefix for photo names when splitting (training.recall.REFIT_PREFIX: the shipped nets' split)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
@@ -342,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         saved = np.load(args.cache)
         sets = {n: (saved[f"{n}_x"], saved[f"{n}_y"]) for n in SIZES}
     else:
-        data = load_eval_set(args.data, "train", args.limit, args.seed)
+        data = load_eval_set(args.data, "train", args.limit, args.seed, prefix=args.names_prefix)
         sets = collect(data, rng, args.jitters, args.negatives, tuple(args.tight), args.crops, args.mine)
         if args.cache:
             np.savez(args.cache, **{f"{n}_{k}": v for n, (x, y) in sets.items() for k, v in (("x", x), ("y", y))})

@@ -79,13 +79,20 @@ def _hashes(paths: list[Path]) -> list[np.ndarray]:
     return out
 
 
-def photo_splits(paths: list[Path], root: Path) -> dict[Path, str]:
+REFIT_PREFIX = "../shared/data/"
+"""How the shipped ``*_masked.onnx`` nets' refit named photos: by the path it read them from,
+``../shared/data/chandrika/...``. ``--names-prefix`` with this value rebuilds that split,
+whose test part those nets never saw (the default split puts some of their training photos in test)."""
+
+
+def photo_splits(paths: list[Path], root: Path, prefix: str = "") -> dict[Path, str]:
     """The project's honest split, one group per photo, near-duplicates merged.
 
     Photos are named relative to the datasets root ("chandrika/with_mask/0129.jpg"),
-    so the split is the same wherever the data lives (a CI clone, another machine).
+    so the split is the same wherever the data lives (a CI clone, another machine);
+    ``prefix`` goes before each name (see ``REFIT_PREFIX``).
     """
-    keys = [p.relative_to(root).as_posix() for p in paths]
+    keys = [prefix + p.relative_to(root).as_posix() for p in paths]
     split = assign_splits(groups=keys, keys=keys, hashes=_hashes(paths))
     return {p: split[k] for p, k in zip(paths, keys)}
 
@@ -117,13 +124,13 @@ def face_free_crops(scenes: list[tuple[Path, list[dict]]], seed: int = 0, tries:
     return out
 
 
-def load_eval_set(data: Path, split: str = "test", limit: int | None = None, seed: int = 0) -> EvalSet:
+def load_eval_set(data: Path, split: str = "test", limit: int | None = None, seed: int = 0, prefix: str = "") -> EvalSet:
     """Everything of one split; ``limit`` keeps a seeded sample of N per folder (and N scenes)."""
     stills = [(folder, label, path) for folder, label in STILL_FOLDERS.items()
               for path in sorted((data / folder).glob("*.jpg"))]
     labels = json.loads((data / SCENES / "labels.json").read_text())
     scenes = [(data / SCENES / "images" / name, boxes) for name, boxes in sorted(labels.items())]
-    splits = photo_splits([p for _, _, p in stills] + [p for p, _ in scenes], data)
+    splits = photo_splits([p for _, _, p in stills] + [p for p, _ in scenes], data, prefix)
     rng = np.random.default_rng(seed)
     out = EvalSet()
     for folder in STILL_FOLDERS:
@@ -254,6 +261,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="datasets root (default: %(default)s)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to measure")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--names-prefix", default="",
+                        help=f"name photos with this prefix when splitting ({REFIT_PREFIX!r}: the shipped nets' refit split)")
     parser.add_argument("--limit", type=int, help="at most N photos per folder (and N scene photos), seeded sample")
     parser.add_argument("--stock", action="store_true", help="the package as shipped (the false-positive yardstick)")
     parser.add_argument("--thresholds", type=float, nargs=3, help="per-stage thresholds (video and scenes)")
@@ -277,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fill and args.borders:
         args.fill = args.fill + [args.fill[-1]] * (len(args.borders) - len(args.fill))
     config = config_from_args(args)
-    data = load_eval_set(args.data, args.split, args.limit)
+    data = load_eval_set(args.data, args.split, args.limit, prefix=args.names_prefix)
     if args.model_dir:
         import detector.mtcnn_onnx
 

@@ -17,6 +17,6 @@ def contact_sheet(images: list[np.ndarray], captions: list[str], path: Path, til
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img
         r, c = divmod(i, cols)
         sheet[r * cell_h : r * cell_h + tile, c * tile : (c + 1) * tile] = cv2.resize(img, (tile, tile))
-        cv2.putText(sheet, cap[:16], (c * tile + 2, r * cell_h + tile + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 1)
+        cv2.putText(sheet, cap[:22], (c * tile + 2, r * cell_h + tile + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 1)
     cv2.imwrite(str(path), sheet)
     return path
