@@ -67,3 +67,8 @@ class Frame:
     """Seconds from the start of a video, or since the capture began (live)."""
     source: str
     faces: list[Face] = field(default_factory=list)
+
+
+def largest(faces: list):
+    """The face (``Face`` or ``Detection``) with the largest box: a single-face photo's subject."""
+    return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))

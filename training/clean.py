@@ -22,6 +22,7 @@ import cv2
 from tqdm import tqdm
 
 from detector.sources import SourceError, read_image
+from detector.types import largest
 from training.datasets import DatasetError, labelled_images
 from training.sheets import contact_sheet
 
@@ -33,7 +34,7 @@ def verdict(label: str, faces) -> tuple[str, str] | None:
     """(reason, where it should go) for a suspect photo, None when it looks right."""
     if not faces:
         return "no face found", QUARANTINE
-    face = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    face = largest(faces)
     if label == "mask" and face.nose_visible and face.mouth_visible:
         return "labelled mask, nose and mouth visible", "no_mask"
     if label == "no_mask" and not face.mouth_visible:

@@ -25,6 +25,7 @@ from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
 from detector.landmarks import Landmarker
 from detector.sources import SourceError, read_image
 from detector.track import iou_matrix
+from detector.types import largest
 from training.datasets import INDEX_NAME, CropRecord, DatasetError, labelled_images, write_index
 
 MIN_SCENE_FACE = 20
@@ -53,7 +54,7 @@ class Cropper:
         found = detect_still(self.finder, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         if not found:
             return None
-        return max(found, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])).box
+        return largest(found).box
 
 
 def crop_labelled(src: Path, cropper: Cropper) -> None:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from detector.sources import SourceError, read_image
 from detector.track import iou_matrix
-from detector.types import LABELS
+from detector.types import LABELS, largest
 from training.datasets import DatasetError, labelled_images
 from training.splits import stable_split
 
@@ -39,15 +39,17 @@ def _keep(key: str, group: str, splits: dict[str, str] | None, split: str | None
     return (known or stable_split(group)) == split
 
 
-def _thumb(image: np.ndarray, box=None) -> np.ndarray:
-    """The face (or the whole image where none was found), for the mistakes sheet."""
+def _mistake(image: np.ndarray, box, true: str, predicted: str, name: str) -> tuple[np.ndarray, str]:
+    """(thumbnail, caption) of a wrong verdict for the mistakes sheet: the face with a margin,
+    or the whole image where no face was boxed."""
+    caption = f"{true[:4]}>{predicted[:4]} {name}"
     if box is None:
-        return image
+        return image, caption
     x1, y1, x2, y2 = (int(round(v)) for v in box)
     pad = (x2 - x1) // 5
     h, w = image.shape[:2]
     crop = image[max(y1 - pad, 0) : min(y2 + pad, h), max(x1 - pad, 0) : min(x2 + pad, w)]
-    return crop if crop.size else image
+    return (crop if crop.size else image), caption
 
 
 def judge_folder(pipeline, root: Path, splits, split, mistakes: list | None = None) -> list[tuple[str, str]]:
@@ -65,10 +67,10 @@ def judge_folder(pipeline, root: Path, splits, split, mistakes: list | None = No
             faces = pipeline.analyse(image, still=True)
         except SourceError:
             image, faces = None, []
-        largest = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])) if faces else None
-        pairs.append((label, largest.label if largest else NO_FACE))
+        subject = largest(faces) if faces else None
+        pairs.append((label, subject.label if subject else NO_FACE))
         if mistakes is not None and image is not None and pairs[-1][1] != label:
-            mistakes.append((_thumb(image, largest.box if largest else None), f"{label[:4]}>{pairs[-1][1][:4]} {path.stem}"))
+            mistakes.append(_mistake(image, subject.box if subject else None, label, pairs[-1][1], path.stem))
     return pairs
 
 
@@ -93,7 +95,7 @@ def judge_scenes(pipeline, root: Path, splits, split, min_face: int = 20, mistak
             hit = iou.shape[1] and iou[i].max() >= 0.4
             pairs.append((t["label"], faces[int(iou[i].argmax())].label if hit else NO_FACE))
             if mistakes is not None and image is not None and pairs[-1][1] != t["label"]:
-                mistakes.append((_thumb(image, boxes[i]), f"{t['label'][:4]}>{pairs[-1][1][:4]} {Path(file).stem}"))
+                mistakes.append(_mistake(image, boxes[i], t["label"], pairs[-1][1], Path(file).stem))
     return pairs
 
 
@@ -157,11 +159,11 @@ def main(argv: list[str] | None = None) -> int:
 
     splits = json.loads(args.splits.read_text()) if args.splits else None
     models = {k: str(v) for k, v in (("classifier", args.classifier), ("parts", args.parts)) if v}
-    missing = [v for v in models.values() if not Path(v).is_file()]
-    if missing:
-        print(f"error: no such model: {missing[0]}", file=sys.stderr)
+    try:
+        pipeline = Pipeline(PipelineConfig(finder=args.finder, **models))
+    except FileNotFoundError as err:  # the loaders name the missing model
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    pipeline = Pipeline(PipelineConfig(finder=args.finder, **models))
     pairs, mistakes = [], [] if args.mistakes else None
     try:
         for d in args.dirs:

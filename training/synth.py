@@ -23,6 +23,7 @@ from detector.faces import FinderConfig, detect_still, make_finder
 from detector.landmarks import Landmarker
 from detector.masks import STATE_LABEL, STATES, MaskStyle, paint_mask
 from detector.sources import IMAGE_EXTS, SourceError, read_image
+from detector.types import largest
 from training.datasets import FOLDER_LABELS
 from training.sheets import contact_sheet
 
@@ -52,7 +53,7 @@ def synthesize(src: Path, dst: Path, states: tuple[str, ...], seed: int, limit: 
         if not found:
             missed += 1
             continue
-        box = max(found, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])).box
+        box = largest(found).box
         landmarks = landmarker(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), box)
         for state in states:
             out = paint_mask(image, landmarks, state, MaskStyle.random(rng), rng)

@@ -15,6 +15,7 @@ import json
 import shutil
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,8 @@ def cell_weights(data: Arrays, power: float = 0.5) -> np.ndarray:
     ``power`` lifts the rare real cells without letting a few hundred crops
     dominate (power 1 balances fully, 0 is no weighting).
     """
-    cells = [(int(y), photo_group(r) != r.group) for y, r in zip(data.y, data.records)]
-    counts = {c: cells.count(c) for c in set(cells)}
+    cells = [(int(y), photo_group(r) != r.group) for y, r in zip(data.y, data.records)]  # (label, painted)
+    counts = Counter(cells)
     w = np.array([(len(cells) / (len(counts) * counts[c])) ** power for c in cells], np.float32)
     return w / w.mean()
 
