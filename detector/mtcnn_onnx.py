@@ -17,6 +17,7 @@ Box rows used internally: ``[x1, y1, x2, y2, score, lx1..lx5, ly1..ly5]``.
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -31,6 +32,10 @@ PNET_CELL = 12
 """PNet's receptive field: the smallest side a pyramid level may have."""
 NMS_PNET_SCALE, NMS_PNET_ALL, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
 REFINE_EXPAND = 1.1
+FRAMED_SIDES = (0.6, 0.75, 0.9, 1.05)
+"""Side of the centred squares ``framed`` tries, as fractions of the photo's short side."""
+FRAMED_SHIFTS = (-0.1, 0.0, 0.1)
+"""Their centre offsets (fractions of the short side), across and down (down x 1.5)."""
 """Tracked boxes drift; ONet needs the whole face inside its patch to regress."""
 
 
@@ -223,6 +228,36 @@ class OnnxMTCNN:
         return [
             self._detection(row, rgb.shape) if row[4] > self.thresholds[2] else None for row in refined
         ]
+
+    def framed(self, rgb: np.ndarray, min_score: float) -> list[Detection]:
+        """The face of a photo framed around one face, where PNet proposes nothing.
+
+        A tight crop (eyebrows to chin, mask in the middle) is where PNet fails
+        even with a border: its 12-pixel window never scores the masked face.
+        A photo's subject is near its centre, so centred squares of a few sizes
+        stand in for PNet's proposals; RNet and ONet judge them as usual, and
+        only an ONet score of ``min_score`` (stricter than the cascade's own)
+        makes a face. The best one is returned, or none.
+        """
+        h, w = rgb.shape[:2]
+        short, pad = min(h, w), int(0.5 * max(h, w))
+        grown = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        rows = np.zeros((len(FRAMED_SIDES) * len(FRAMED_SHIFTS) ** 2, 15))
+        rows[:, 4] = 1.0
+        for i, (side, dx, dy) in enumerate(itertools.product(FRAMED_SIDES, FRAMED_SHIFTS, FRAMED_SHIFTS)):
+            cx, cy, half = pad + w / 2 + dx * short, pad + h / 2 + 1.5 * dy * short, side * short / 2
+            rows[i, :4] = (cx - half, cy - half, cx + half, cy + half)
+        image = self._normalize(grown)
+        boxes = self._stage_rnet(image, rows, self.thresholds[1])
+        if not len(boxes):
+            return []
+        boxes = self._run_onet(image, boxes)
+        best = boxes[boxes[:, 4].argmax()].copy()
+        if best[4] < min_score:
+            return []
+        best[[0, 1, 2, 3]] -= pad
+        best[5:] -= pad
+        return [self._detection(best, rgb.shape)]
 
     def _stage_pnet(self, image: np.ndarray, threshold: float) -> np.ndarray:
         """Dense proposals over the pyramid, NMS per scale then across scales, squared."""

@@ -18,13 +18,12 @@ from detector.faces import FinderConfig, detect_still, make_finder
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 RECALL_TARGET = 0.97
-"""The project issue's goal on the whole held-out split (see models/README.md for what is reached)."""
-RECALL_FLOOR = 0.96
-"""Measured 0.972 (173/178) on this sample with the masked nets and two border retries; a
-2-photo margin. The sample is drawn from the split keyed by paths relative to the datasets
-root, so it is the same in every clone (it used to depend on where the data lived)."""
-BARE_FLOOR = 0.94
-"""Measured 0.958 (115/120) on this sample's bare photos; a 2-photo margin."""
+"""The project issue's goal, held here on a fixed sample of the held-out split.
+Measured 0.983 (175/178) on this sample with the masked nets, two border retries and the
+framed last resort: a 2-photo margin (0.972 before the framed step). The sample is drawn from
+the split keyed by paths relative to the datasets root, so it is the same in every clone."""
+BARE_FLOOR = 0.975
+"""Measured 0.992 (119/120) on this sample's bare photos; a 2-photo margin."""
 SAMPLE_PER_FOLDER = 60
 """Photos per folder in the data test: enough to see a regression, under a minute."""
 
@@ -53,9 +52,9 @@ def held_out_recall(finder) -> tuple[float, float, dict]:
 @pytest.mark.data
 @pytest.mark.slow
 def test_held_out_masked_recall_floor(held_out_recall) -> None:
-    """What is reached today must not slip back (the project's target is RECALL_TARGET)."""
+    """The issue's target, on held-out photos (models/README.md has the whole split)."""
     masked, _, results = held_out_recall
-    assert masked >= RECALL_FLOOR, results
+    assert masked >= RECALL_TARGET, results
 
 
 @pytest.mark.data
@@ -75,8 +74,9 @@ def test_no_face_in_non_face_samples(finder, name: str) -> None:
     assert detect_still(finder, rgb) == []
 
 
-def test_astronaut_found_with_painted_mask(finder) -> None:
-    """A mask over nose and mouth (painted on dlib landmarks) must not hide the face."""
+@pytest.fixture(scope="module")
+def masked_astronaut(finder) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-image's astronaut with a mask painted over nose and mouth, and her bare face's landmarks."""
     from detector.landmarks import Landmarker
     from detector.masks import paint_mask
 
@@ -85,10 +85,38 @@ def test_astronaut_found_with_painted_mask(finder) -> None:
     assert faces, "the bare astronaut must be found first"
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     landmarks = Landmarker()(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), faces[0].box)
-    masked = cv2.cvtColor(paint_mask(bgr, landmarks, "worn"), cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(paint_mask(bgr, landmarks, "worn"), cv2.COLOR_BGR2RGB), landmarks
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.1])
+def test_framed_finds_tight_masked_crop(finder, masked_astronaut, margin: float) -> None:
+    """The last resort for photos: centred squares judged by RNet and ONet find an eyebrows-to-chin
+    crop of a masked face, with a box around the crop's middle."""
+    masked, lm = masked_astronaut
+    pad = margin * (lm[16, 0] - lm[0, 0])
+    crop = np.ascontiguousarray(masked[int(lm[19, 1] - pad):int(lm[8, 1] + pad), int(lm[0, 0] - pad):int(lm[16, 0] + pad)])
+    found = finder.framed(crop, FinderConfig().still_framed)
+    assert len(found) == 1 and found[0].score >= FinderConfig().still_framed
+    x1, y1, x2, y2 = found[0].box
+    h, w = crop.shape[:2]
+    assert x1 < w / 2 < x2 and y1 < h / 2 < y2
+
+
+@pytest.mark.parametrize("name", ["coffee", "chelsea", "page", "retina", "checkerboard", "colorwheel"])
+def test_framed_rejects_non_faces(finder, name: str) -> None:
+    """The same squares on photos without a face: nothing reaches the still path's ONet bar."""
+    image = np.asarray(getattr(skimage_data, name)())
+    rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else np.ascontiguousarray(image[..., :3])
+    assert finder.framed(rgb, FinderConfig().still_framed) == []
+
+
+def test_astronaut_found_with_painted_mask(finder, masked_astronaut) -> None:
+    """A mask over nose and mouth (painted on dlib landmarks) must not hide the face."""
+    masked, _ = masked_astronaut
+    rgb = skimage_data.astronaut()
     assert not np.array_equal(masked, rgb)
     found = detect_still(finder, masked)
     assert found
-    x1, y1, x2, y2 = faces[0].box
+    x1, y1, x2, y2 = finder.detect(rgb)[0].box
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     assert any(d.box[0] <= cx <= d.box[2] and d.box[1] <= cy <= d.box[3] for d in found)

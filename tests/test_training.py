@@ -62,9 +62,10 @@ def test_crop_then_train_then_export(labelled_folder, tmp_path):
     config = tmp_path / "smoke.json"
     config.write_text(json.dumps({"crops": [str(crops)], "epochs": 1, "parts_epochs": 1, "batch_size": 8,
                                   "policy": "all", "balance": "cell", "near_duplicate_bits": -1,
-                                  "out": str(tmp_path / "run")}))
+                                  "finetune_epochs": 1, "out": str(tmp_path / "run")}))
     assert train(["--config", str(config), "--out", str(tmp_path / "run")]) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["finetune_epochs"] == 1, "the fine-tune on real crops ran"
     assert metrics["export_max_diff"]["mask_classifier"] <= 1e-4
     assert metrics["export_max_diff"]["parts"] <= 1e-4
     for name in ("mask_classifier.onnx", "parts.onnx", "curves.png", "splits.json"):
@@ -73,21 +74,54 @@ def test_crop_then_train_then_export(labelled_folder, tmp_path):
 
 def test_cell_weights_lift_rare_real_crops():
     """Real incorrectly worn masks are few next to painted ones: they must weigh more, the mean stays 1."""
-    from training.data import Arrays
-    from training.datasets import CropRecord
     from training.train import cell_weights
 
     rows = [("incorrect", "synth_a"), ("incorrect", "synth_b"), ("incorrect", "synth_c"), ("incorrect", "synth_d"),
             ("incorrect", "scene_e"), ("mask", "photo_f"), ("mask", "photo_g")]
-    records = [CropRecord(f"{i}.png", label, f"{group}.jpg", group) for i, (label, group) in enumerate(rows)]
-    y = np.array([["mask", "incorrect", "no_mask"].index(label) for label, _ in rows])
-    data = Arrays(np.zeros((len(rows), 64, 64, 1), np.float32), y, np.zeros((len(rows), 2, 32, 32), np.uint8),
-                  np.zeros((len(rows), 2), np.float32), records)
+    data = _arrays([(label, group, f"{group}.jpg") for label, group in rows])
     w = cell_weights(data, power=1.0)
     assert w.mean() == pytest.approx(1.0)
     assert w[4] == pytest.approx(4 * w[0]), "one real crop weighs as much as four painted ones"
     assert w[5] == pytest.approx(2 * w[0])
     assert np.allclose(cell_weights(data, power=0.0), 1.0)
+
+
+def _arrays(rows: list[tuple[str, str, str]]):
+    """Arrays of blank crops with (label, group, source) records."""
+    from training.data import Arrays
+    from training.datasets import CropRecord
+
+    records = [CropRecord(f"{i}.png", label, source, group) for i, (label, group, source) in enumerate(rows)]
+    y = np.array([["mask", "incorrect", "no_mask"].index(label) for label, _, _ in rows])
+    return Arrays(np.zeros((len(rows), 64, 64, 1), np.float32), y, np.zeros((len(rows), 2, 32, 32), np.uint8),
+                  np.zeros((len(rows), 2), np.float32), records)
+
+
+def test_set_weights_and_real_only():
+    """A per-set multiplier scales class-balanced weights; the fine-tune keeps only unpainted crops."""
+    from training.datasets import DatasetError
+    from training.train import real_only, set_weights
+
+    data = _arrays([("incorrect", "synth_a", "synth_chandrika/a.jpg"), ("incorrect", "b", "scenes/b.jpg"),
+                    ("mask", "c", "chandrika/mask/c.jpg"), ("mask", "d", "scenes/d.jpg")])
+    w = set_weights(data, {"scenes": 3.0})
+    assert w.mean() == pytest.approx(1.0)
+    assert w[1] == pytest.approx(3 * w[0]) and w[3] == pytest.approx(3 * w[2])
+    with pytest.raises(DatasetError, match="no training crops: nowhere"):
+        set_weights(data, {"nowhere": 2.0})
+    assert [r.group for r in real_only(data).records] == ["b", "c", "d"]
+
+
+def test_train_init_must_exist(tmp_path, capsys):
+    from training.train import main
+
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    (crops / "crops.csv").write_text("file,label,source,group,state,landmarks\n")
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"crops": [str(crops)]}))
+    assert main(["--config", str(config), "--init", str(tmp_path / "none.keras")]) == 2
+    assert "no such model" in capsys.readouterr().err
 
 
 def test_onnx_matches_keras_on_real_crops(labelled_folder, tmp_path):

@@ -41,7 +41,7 @@ MATCH_IOU = 0.5
 """A labelled scene face is found by a detection overlapping it this much."""
 FALSE_IOU = 0.3
 """A scene detection overlapping no labelled box this much is a false positive."""
-STOCK = FinderConfig(thresholds=(0.6, 0.7, 0.8), min_score=0.0, nets="stock", still_borders=())
+STOCK = FinderConfig(thresholds=(0.6, 0.7, 0.8), min_score=0.0, nets="stock", still_borders=(), still_framed=None)
 
 
 STILL_FOLDERS = {

@@ -2,7 +2,8 @@
 
 Reads the crops made by ``training.crop`` (and ``training.synth`` + crop),
 splits them honestly (``training.splits``), trains the mask classifier with
-the configured augmentation and the nose/mouth visibility model, writes
+the configured augmentation (then, with ``finetune_epochs``, a few epochs on
+the real crops alone) and the nose/mouth visibility model, writes
 training curves (PNG), exports both to ONNX with a parity check, and writes
 ``metrics.json`` with held-out (test split) figures. ``--install`` copies the
 ONNX files into ``models/``.
@@ -47,6 +48,25 @@ def cell_weights(data: Arrays, power: float = 0.5) -> np.ndarray:
     cells = [(int(y), photo_group(r) != r.group) for y, r in zip(data.y, data.records)]  # (label, painted)
     counts = Counter(cells)
     w = np.array([(len(cells) / (len(counts) * counts[c])) ** power for c in cells], np.float32)
+    return w / w.mean()
+
+
+def set_weights(data: Arrays, multipliers: dict[str, float], base: np.ndarray | None = None) -> np.ndarray:
+    """Per-crop weights: ``base`` (default class-balanced) times a multiplier per source set, mean 1.
+
+    Real photos of masks worn wrong are a few hundred crops among thousands
+    of painted ones; with class weights alone the model learns the painted
+    look of ``incorrect``. ``{"scenes-ilc2021": 3}`` makes each real scene crop
+    count three times as much, of every label, so bare real faces are lifted too.
+    """
+    sets = [r.source.split("/")[0] for r in data.records]
+    unknown = sorted(set(multipliers) - set(sets))
+    if unknown:
+        raise DatasetError(f"set_weights names sets with no training crops: {', '.join(unknown)}")
+    if base is None:
+        per_class = class_weights(data.y)
+        base = np.array([per_class[int(y)] for y in data.y], np.float32)
+    w = base * np.array([multipliers.get(s, 1.0) for s in sets], np.float32)
     return w / w.mean()
 
 
@@ -100,6 +120,8 @@ def fit_classifier(splits: dict[str, Arrays], cfg: dict, policy: AugmentConfig, 
     if balance not in ("class", "cell"):
         raise DatasetError(f"unknown balance {balance!r} (choose class or cell)")
     weights = cell_weights(splits["train"], cfg.get("balance_power", 0.5)) if balance == "cell" else None
+    if cfg.get("set_weights"):
+        weights = set_weights(splits["train"], cfg["set_weights"], weights)
     train = train_dataset(splits["train"], policy, cfg.get("batch_size", 64), cfg.get("seed", 0), weights)
     val = (splits["val"].x, splits["val"].y)
     callbacks = [keras.callbacks.EarlyStopping("val_accuracy", patience=5, restore_best_weights=True),
@@ -108,6 +130,34 @@ def fit_classifier(splits: dict[str, Arrays], cfg: dict, policy: AugmentConfig, 
                         class_weight=class_weights(splits["train"].y) if weights is None else None)
     model.save(out / "mask_classifier.keras")
     return model, history.history
+
+
+def real_only(data: Arrays) -> Arrays:
+    """The crops of real photos (no painted mask)."""
+    idx = [i for i, r in enumerate(data.records) if photo_group(r) == r.group]
+    return Arrays(data.x[idx], data.y[idx], data.patches[idx], data.parts[idx], [data.records[i] for i in idx])
+
+
+def finetune_on_real(model, splits: dict[str, Arrays], cfg: dict, policy: AugmentConfig) -> dict:
+    """A few more epochs on real crops only, at a low learning rate, without class weights.
+
+    Why: painted masks teach what "worn wrong" looks like, but they look painted,
+    and with class weights the model learns their look as ``incorrect``: bare and
+    masked real photos then come out ``incorrect``. A short pass over the real
+    crops alone, in their own proportions, moves the model to real photos
+    while keeping what the painted ones taught (models/README.md measures it).
+    """
+    import keras
+
+    train, val = real_only(splits["train"]), real_only(splits["val"])
+    if not len(train):
+        raise DatasetError("finetune_epochs is set but there are no real (unpainted) training crops")
+    keras.utils.set_random_seed(cfg.get("seed", 0))
+    model.compile(keras.optimizers.Adam(cfg.get("finetune_learning_rate", 1e-4)), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(train_dataset(train, policy, cfg.get("batch_size", 64), cfg.get("seed", 0)),
+                        validation_data=(val.x, val.y) if len(val) else None, epochs=cfg["finetune_epochs"], verbose=2)
+    return history.history
 
 
 def part_arrays(data: Arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -169,15 +219,23 @@ def run(cfg: dict, out: Path, install: bool) -> dict:
     held = {r.source.split("#")[0]: name for name, arr in splits.items() for r in arr.records}
     (out / "splits.json").write_text(json.dumps(held, indent=0, sort_keys=True))
     start = time.perf_counter()
-    classifier, hist_c = fit_classifier(splits, cfg, policy, out)
+    if cfg.get("init"):  # fine-tune an earlier run's classifier instead of training one
+        import keras
+
+        classifier, hist_c = keras.models.load_model(cfg["init"]), {}
+    else:
+        classifier, hist_c = fit_classifier(splits, cfg, policy, out)
+    hist_f = finetune_on_real(classifier, splits, cfg, policy) if cfg.get("finetune_epochs") else {}
+    if hist_f:
+        classifier.save(out / "mask_classifier.keras")
     train_seconds = time.perf_counter() - start
     parts, hist_p = fit_parts(splits, cfg, out) if cfg.get("parts_epochs", 8) else (None, {})
-    curves = {"mask classifier": hist_c, "parts (nose / mouth visible)": hist_p}
+    curves = {"mask classifier": hist_c, "fine-tune on real crops": hist_f, "parts (nose / mouth visible)": hist_p}
     plot_curves({k: v for k, v in curves.items() if v}, out / "curves.png")
     test = splits["test"]
     probs = np.asarray(classifier.predict(test.x, verbose=0))
     metrics = {"config": cfg, "augment": policy.as_dict(), "train_seconds": round(train_seconds, 1),
-               "epochs": len(hist_c.get("loss", [])),
+               "epochs": len(hist_c.get("loss", [])), "finetune_epochs": len(hist_f.get("loss", [])),
                "sizes": {k: len(v) for k, v in splits.items()},
                "test": scores(test.y, probs), "test_by_set": scores_by_set(test, probs)}
     metrics["export_max_diff"] = {"mask_classifier": export_checked(classifier, out / "mask_classifier.onnx", test.x[:32])}
@@ -222,12 +280,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, help="override the config's epochs")
     p.add_argument("--parts-epochs", type=int, help="override the config's epochs for the visibility model (0: skip it)")
     p.add_argument("--out", type=Path, help="output folder (default: the config's out/POLICY)")
+    p.add_argument("--init", type=Path, help="start from this Keras classifier (an earlier run's mask_classifier.keras) "
+                   "instead of training one; with finetune_epochs, only the fine-tune on real crops runs")
     p.add_argument("--install", action="store_true", help="copy the ONNX files into models/")
     args = p.parse_args(argv)
     cfg = load_config(args.config)
     if cfg is None:
         return 2
-    for key, value in (("policy", args.policy), ("epochs", args.epochs), ("parts_epochs", args.parts_epochs)):
+    if args.init is not None and not args.init.is_file():
+        print(f"error: no such model: {args.init}", file=sys.stderr)
+        return 2
+    for key, value in (("policy", args.policy), ("epochs", args.epochs), ("parts_epochs", args.parts_epochs),
+                       ("init", args.init and str(args.init))):
         if value is not None:
             cfg[key] = value
     out = args.out or Path(cfg["out"]) / str(cfg.get("policy", "all"))
