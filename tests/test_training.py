@@ -74,7 +74,7 @@ def test_crop_then_train_then_export(labelled_folder, tmp_path):
 
 def test_cell_weights_lift_rare_real_crops():
     """Real incorrectly worn masks are few next to painted ones: they must weigh more, the mean stays 1."""
-    from training.train import cell_weights
+    from training.weights import cell_weights
 
     rows = [("incorrect", "synth_a"), ("incorrect", "synth_b"), ("incorrect", "synth_c"), ("incorrect", "synth_d"),
             ("incorrect", "scene_e"), ("mask", "photo_f"), ("mask", "photo_g")]
@@ -100,7 +100,7 @@ def _arrays(rows: list[tuple[str, str, str]]):
 def test_set_weights_and_real_only():
     """A per-set multiplier scales class-balanced weights; the fine-tune keeps only unpainted crops."""
     from training.datasets import DatasetError
-    from training.train import real_only, set_weights
+    from training.weights import real_only, set_weights
 
     data = _arrays([("incorrect", "synth_a", "synth_chandrika/a.jpg"), ("incorrect", "b", "scenes/b.jpg"),
                     ("mask", "c", "chandrika/mask/c.jpg"), ("mask", "d", "scenes/d.jpg")])
