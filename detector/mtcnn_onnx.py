@@ -32,11 +32,11 @@ PNET_CELL = 12
 """PNet's receptive field: the smallest side a pyramid level may have."""
 NMS_PNET_SCALE, NMS_PNET_ALL, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
 REFINE_EXPAND = 1.1
+"""Tracked boxes drift; ONet needs the whole face inside its patch to regress."""
 FRAMED_SIDES = (0.6, 0.75, 0.9, 1.05)
 """Side of the centred squares ``framed`` tries, as fractions of the photo's short side."""
 FRAMED_SHIFTS = (-0.1, 0.0, 0.1)
 """Their centre offsets (fractions of the short side), across and down (down x 1.5)."""
-"""Tracked boxes drift; ONet needs the whole face inside its patch to regress."""
 
 
 def pyramid_scales(height: int, width: int, min_face_size: int, factor: float) -> list[float]:
@@ -242,8 +242,7 @@ class OnnxMTCNN:
         h, w = rgb.shape[:2]
         short, pad = min(h, w), int(0.5 * max(h, w))
         grown = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        rows = np.zeros((len(FRAMED_SIDES) * len(FRAMED_SHIFTS) ** 2, 15))
-        rows[:, 4] = 1.0
+        rows = np.zeros((len(FRAMED_SIDES) * len(FRAMED_SHIFTS) ** 2, 15))  # RNet fills in the scores
         for i, (side, dx, dy) in enumerate(itertools.product(FRAMED_SIDES, FRAMED_SHIFTS, FRAMED_SHIFTS)):
             cx, cy, half = pad + w / 2 + dx * short, pad + h / 2 + 1.5 * dy * short, side * short / 2
             rows[i, :4] = (cx - half, cy - half, cx + half, cy + half)

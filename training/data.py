@@ -29,10 +29,24 @@ class Arrays:
         return len(self.y)
 
 
+PAINTED_PREFIX = "synth_"
+"""Painted faces live in folders named ``synth_<set>`` (``training.full`` makes them), so
+their crops' groups (``<folder>/<photo>``, ``training.crop``) start with this."""
+
+
+def is_painted(record: CropRecord) -> bool:
+    """Whether the crop's mask was painted by ``training.synth`` (not a real photo's)."""
+    return record.group.startswith(PAINTED_PREFIX)
+
+
 def photo_group(record: CropRecord) -> str:
     """A painted face belongs with the photo it was painted on."""
-    group = record.group
-    return group[len("synth_"):] if group.startswith("synth_") else group
+    return record.group[len(PAINTED_PREFIX):] if is_painted(record) else record.group
+
+
+def source_set(record: CropRecord) -> str:
+    """The dataset a crop came from (``scenes-ilc2021``, ``synth_chandrika``, ...)."""
+    return record.source.split("/")[0]
 
 
 def load_splits(crop_dirs: list[Path], limit: int | None = None, near_duplicate_bits: int = 6) -> dict[str, Arrays]:

@@ -36,6 +36,7 @@ def step(done: Path, force: bool, name: str, call, args: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from training import compare, crop, evaluate, synth, train
+    from training.data import PAINTED_PREFIX
 
     p = argparse.ArgumentParser(prog="python -m training.full", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="the public datasets (default: ../shared/data)")
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.data} lacks one of {', '.join(REAL_SETS)} (see shared/data/README.md)", file=sys.stderr)
         return 2
     work, data = args.work.resolve(), args.data.resolve()
-    synth_dirs = [work / "synth" / f"synth_{name}" for name in BARE_FACE_SETS]
+    synth_dirs = [work / "synth" / f"{PAINTED_PREFIX}{name}" for name in BARE_FACE_SETS]
     for name, folder in zip(BARE_FACE_SETS, synth_dirs):
         step(folder / "contact_sheet.png", args.force, "synth", synth.main, [str(data / name), str(folder)])
     real, painted = work / "crops_real", work / "crops_synth"

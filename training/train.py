@@ -22,7 +22,7 @@ import numpy as np
 
 from detector.types import LABELS
 from training.augment import AugmentConfig
-from training.data import Arrays, load_splits
+from training.data import Arrays, load_splits, source_set
 from training.datasets import DatasetError
 from training.weights import cell_weights, class_weights, real_only, set_weights
 
@@ -63,7 +63,7 @@ def scores(y_true: np.ndarray, probs: np.ndarray) -> dict:
 def scores_by_set(data: Arrays, probs: np.ndarray) -> dict[str, dict]:
     """``scores`` per dataset the crops came from (``scenes-ilc2021``, ``synth_chandrika``, ...):
     one overall figure hides that painted faces are easy and real scenes are not."""
-    sets = np.array([r.source.split("/")[0] for r in data.records])
+    sets = np.array([source_set(r) for r in data.records])
     return {name: scores(data.y[sets == name], probs[sets == name]) for name in sorted(set(sets))}
 
 
@@ -240,13 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config)
     if cfg is None:
         return 2
-    if args.init is not None and not args.init.is_file():
-        print(f"error: no such model: {args.init}", file=sys.stderr)
-        return 2
     for key, value in (("policy", args.policy), ("epochs", args.epochs), ("parts_epochs", args.parts_epochs),
                        ("init", args.init and str(args.init))):
         if value is not None:
             cfg[key] = value
+    if cfg.get("init") and not Path(cfg["init"]).is_file():
+        print(f"error: no such model: {cfg['init']}", file=sys.stderr)
+        return 2
     out = args.out or Path(cfg["out"]) / str(cfg.get("policy", "all"))
     try:
         metrics = run(cfg, out, args.install)

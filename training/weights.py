@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 
 from detector.types import LABELS
-from training.data import Arrays, photo_group
+from training.data import Arrays, is_painted, source_set
 from training.datasets import DatasetError
 
 
@@ -32,7 +32,7 @@ def cell_weights(data: Arrays, power: float = 0.5) -> np.ndarray:
     ``power`` lifts the rare real cells without letting a few hundred crops
     dominate (power 1 balances fully, 0 is no weighting).
     """
-    cells = [(int(y), photo_group(r) != r.group) for y, r in zip(data.y, data.records)]  # (label, painted)
+    cells = [(int(y), is_painted(r)) for y, r in zip(data.y, data.records)]
     counts = Counter(cells)
     w = np.array([(len(cells) / (len(counts) * counts[c])) ** power for c in cells], np.float32)
     return w / w.mean()
@@ -46,7 +46,7 @@ def set_weights(data: Arrays, multipliers: dict[str, float], base: np.ndarray | 
     look of ``incorrect``. ``{"scenes-ilc2021": 3}`` makes each real scene crop
     count three times as much, of every label, so bare real faces are lifted too.
     """
-    sets = [r.source.split("/")[0] for r in data.records]
+    sets = [source_set(r) for r in data.records]
     unknown = sorted(set(multipliers) - set(sets))
     if unknown:
         raise DatasetError(f"set_weights names sets with no training crops: {', '.join(unknown)}")
@@ -59,5 +59,5 @@ def set_weights(data: Arrays, multipliers: dict[str, float], base: np.ndarray | 
 
 def real_only(data: Arrays) -> Arrays:
     """The crops of real photos (no painted mask)."""
-    idx = [i for i, r in enumerate(data.records) if photo_group(r) == r.group]
+    idx = [i for i, r in enumerate(data.records) if not is_painted(r)]
     return Arrays(data.x[idx], data.y[idx], data.patches[idx], data.parts[idx], [data.records[i] for i in idx])
