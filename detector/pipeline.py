@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from detector.align import align_face, part_patches
-from detector.classify import CLASSIFIER_PATH, PARTS_PATH, MaskClassifier, PartsModel, combine
+from detector.classify import CHIN_SHARE, CLASSIFIER_PATH, PARTS_PATH, MaskClassifier, PartsModel, combine
 from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
 from detector.landmarks import Landmarker
 from detector.track import Track, Tracker
@@ -43,6 +43,8 @@ class PipelineConfig:
     faces: FinderConfig = field(default_factory=FinderConfig)
     classifier: str = str(CLASSIFIER_PATH)
     parts: str = str(PARTS_PATH)
+    chin_share: float = CHIN_SHARE
+    """Of faces showing nose and mouth, the share the visibility model gives to a chin mask."""
     detect_every: int = 3
     """On video, run the full face finder every k frames and follow faces with ONet in between."""
     refit_every: int = 3
@@ -122,7 +124,7 @@ class Pipeline:
                 crops.append(crop)
                 patches.append(part_patches(crop, crop_landmarks))
             visible = self.parts.predict(patches)
-            probs = combine(self.classifier.predict(crops), visible)
+            probs = combine(self.classifier.predict(crops), visible, chin=self.config.chin_share)
         for face, p, v in zip(faces, probs, visible):
             face.probs = p
             best = int(np.argmax(p))

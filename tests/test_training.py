@@ -112,6 +112,31 @@ def test_set_weights_and_real_only():
     assert [r.group for r in real_only(data).records] == ["b", "c", "d"]
 
 
+def test_frame_cut_fills_outside_with_the_face_mean_and_spares_chin_masks():
+    """Cut crops are grey outside a box, the mean of what is kept inside; incorrect faces keep their chin."""
+    import tensorflow as tf
+
+    from training.augment import CHIN_KEPT, frame_cut
+
+    tf.random.set_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.0, 1.0, (400, 64, 64, 1)).astype(np.float32)
+    y = np.tile([0, 1, 2, 1], 100)
+    out = frame_cut(tf.constant(x), tf.constant(y), 1.0, incorrect=1).numpy()
+    cut = ~np.isclose(out, x).all(axis=(1, 2, 3))
+    assert 0.8 < cut.mean() < 1.0, "each side is cut half the time: some crops come through whole"
+    for crop, before in zip(out[cut], x[cut]):
+        kept = np.isclose(crop, before)
+        assert np.allclose(crop[~kept], before[kept].mean(), atol=1e-5)
+        rows = np.where(kept.any(axis=(1, 2)))[0]
+        assert np.all(kept[rows[0] : rows[-1] + 1].any(axis=(1, 2))), "what is kept is one box"
+    lowest = [np.where(np.isclose(o, b).any(axis=(1, 2)))[0][-1] + 1 for o, b in zip(out, x)]
+    incorrect_bottoms = np.array(lowest)[y == 1] / 64
+    assert incorrect_bottoms.min() >= CHIN_KEPT - 1 / 64
+    assert (np.array(lowest)[y != 1] / 64).min() < CHIN_KEPT - 0.05, "other faces are cut higher"
+    assert np.array_equal(frame_cut(tf.constant(x), tf.constant(y), 0.0, incorrect=1).numpy(), x)
+
+
 def test_train_init_must_exist(tmp_path, capsys):
     from training.train import main
 

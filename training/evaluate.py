@@ -153,14 +153,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--finder", choices=("onnx", "reference"), default="onnx")
     p.add_argument("--classifier", type=Path, help="a candidate mask_classifier.onnx (default: the shipped one)")
     p.add_argument("--parts", type=Path, help="a candidate parts.onnx (default: the shipped one)")
+    p.add_argument("--chin-share", type=float, help="candidate share of nose-and-mouth-visible faces read as chin masks "
+                   "(default: detector.classify.CHIN_SHARE)")
     p.add_argument("--mistakes", type=Path, help="contact-sheet PNG of every wrong verdict (true>predicted, file)")
     args = p.parse_args(argv)
     from detector.pipeline import Pipeline, PipelineConfig
 
     splits = json.loads(args.splits.read_text()) if args.splits else None
-    models = {k: str(v) for k, v in (("classifier", args.classifier), ("parts", args.parts)) if v}
+    settings: dict = {k: str(v) for k, v in (("classifier", args.classifier), ("parts", args.parts)) if v}
+    if args.chin_share is not None:
+        if not 0.0 <= args.chin_share <= 1.0:
+            print(f"error: --chin-share must be between 0 and 1, not {args.chin_share}", file=sys.stderr)
+            return 2
+        settings["chin_share"] = args.chin_share
     try:
-        pipeline = Pipeline(PipelineConfig(finder=args.finder, **models))
+        pipeline = Pipeline(PipelineConfig(finder=args.finder, **settings))
     except FileNotFoundError as err:  # the loaders name the missing model
         print(f"error: {err}", file=sys.stderr)
         return 2

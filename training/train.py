@@ -32,7 +32,7 @@ MODELS = Path(__file__).resolve().parent.parent / "models"
 def train_dataset(data: Arrays, policy: AugmentConfig, batch: int, seed: int, weights: np.ndarray | None = None):
     import tensorflow as tf
 
-    from training.augment import augmenter
+    from training.augment import augmenter, frame_cut
 
     aug = augmenter(policy, seed)
     columns = (data.x, data.y) if weights is None else (data.x, data.y, weights)
@@ -46,6 +46,7 @@ def train_dataset(data: Arrays, policy: AugmentConfig, batch: int, seed: int, we
         return keep * x + (1 - keep) * soft
 
     def apply(x, y, *w):
+        x = frame_cut(x, y, policy.frame, LABELS.index("incorrect")) if policy.frame else x
         x = aug(x, training=True) if aug.layers else x
         x = blur(x) if policy.resize else x
         return (tf.clip_by_value(x, 0.0, 1.0), y, *w)
@@ -247,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.get("init") and not Path(cfg["init"]).is_file():
         print(f"error: no such model: {cfg['init']}", file=sys.stderr)
         return 2
-    out = args.out or Path(cfg["out"]) / str(cfg.get("policy", "all"))
+    policy = cfg.get("policy", "all")
+    out = args.out or Path(cfg["out"]) / (policy if isinstance(policy, str) else "custom")
     try:
         metrics = run(cfg, out, args.install)
     except DatasetError as err:
