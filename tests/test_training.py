@@ -52,6 +52,7 @@ def test_synth_paints_every_state(portraits, tmp_path):
 
 def test_crop_then_train_then_export(labelled_folder, tmp_path):
     """Smoke training: a few dozen crops, one epoch, ONNX export with the parity check."""
+    from training.augment import AugmentConfig
     from training.crop import main as crop
     from training.train import main as train
 
@@ -60,11 +61,15 @@ def test_crop_then_train_then_export(labelled_folder, tmp_path):
     rows = (crops / "crops.csv").read_text().splitlines()
     assert len(rows) == 1 + 36, "every painted astronaut is found and cropped"
     config = tmp_path / "smoke.json"
+    every_kind = {**AugmentConfig.policy("all").as_dict(), "frame": 0.5}  # a policy given as a dict
     config.write_text(json.dumps({"crops": [str(crops)], "epochs": 1, "parts_epochs": 1, "batch_size": 8,
-                                  "policy": "all", "balance": "cell", "near_duplicate_bits": -1,
-                                  "finetune_epochs": 1, "out": str(tmp_path / "run")}))
-    assert train(["--config", str(config), "--out", str(tmp_path / "run")]) == 0
+                                  "policy": every_kind, "balance": "cell", "near_duplicate_bits": -1,
+                                  "finetune_epochs": 1, "out": str(tmp_path / "runs")}))
+    assert train(["--config", str(config)]) == 0
+    assert (tmp_path / "runs" / "custom").is_dir(), "a dict policy trains into out/custom"
+    (tmp_path / "runs" / "custom").rename(tmp_path / "run")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["augment"]["frame"] == 0.5
     assert metrics["finetune_epochs"] == 1, "the fine-tune on real crops ran"
     assert metrics["export_max_diff"]["mask_classifier"] <= 1e-4
     assert metrics["export_max_diff"]["parts"] <= 1e-4

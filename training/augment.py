@@ -79,13 +79,13 @@ def frame_cut(x, y, share: float, incorrect: int):
     """Cut a share of a batch of crops (B, S, S, 1) as tight photos are cut, labels in y.
 
     Why: a photo cropped to the face ends inside the aligned crop, and
-    ``align_face`` fills what lies outside with the face's mean grey. Painted
-    chin masks, made from such tight bare photos, taught the model that a
-    grey band under the face means ``incorrect``: tight bare and masked
-    photos came out ``incorrect``. Cutting every class the same way (each
-    side on or off at random, at a random depth) makes the band mean nothing.
-    An ``incorrect`` face is cut no higher than ``CHIN_KEPT`` from the bottom,
-    so the mask that makes it incorrect is never cut away.
+    ``align_face`` fills what lies outside with the face's mean grey; tight
+    bare and masked photos are the ones called ``incorrect``, as if the grey
+    band were a mask on the chin. Cutting every class the same way (each
+    side on or off at random, at a random depth) should make the band mean
+    nothing. An ``incorrect`` face is cut no higher than ``CHIN_KEPT`` from
+    the bottom, so the mask that makes it incorrect is never cut away.
+    Measured in session 4, it did not help (models/README.md): off by default.
     """
     import tensorflow as tf
 
