@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 
 from detector.align import align_face, part_patches
-from detector.classify import CLASSIFIER_PATH, PARTS_PATH, MaskClassifier, PartsModel
+from detector.classify import CLASSIFIER_PATH, PARTS_PATH
 from detector.demo import astronaut_landmarks, masked_portraits
 from detector.pipeline import Pipeline
 
@@ -45,7 +45,7 @@ def main() -> None:
         crop, crop_lm = align_face(gray, landmarks)
         crops.append(crop)
         patches.append(part_patches(crop, crop_lm))
-    classifier, parts = MaskClassifier(threads=1), PartsModel(threads=1)
+    classifier, parts = pipeline.classifier, pipeline.parts  # one intra-op thread each, as the detector runs them
     result = {
         "classifier_bytes": CLASSIFIER_PATH.stat().st_size,
         "parts_bytes": PARTS_PATH.stat().st_size,

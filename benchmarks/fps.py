@@ -210,13 +210,12 @@ def run_alternating(runs: list[Run], frames: int, block: int, passes: int, settl
                 del r.latencies[shortest:], r.outputs[shortest:]
 
 
-def open_run(name: str, config, clip: Path, warmup: int = 3) -> Run:
+def open_run(name: str, pipeline, clip: Path, warmup: int = 3) -> Run:
     """A pipeline on its own decoder, its lazy initialisations (ORT, TF graph tracing) done off the clock."""
     import cv2
 
-    from detector.pipeline import Pipeline, VideoAnalyzer
+    from detector.pipeline import VideoAnalyzer
 
-    pipeline = Pipeline(config)
     warm = VideoAnalyzer(pipeline)
     capture = cv2.VideoCapture(str(clip))
     for _ in range(warmup):
@@ -263,10 +262,11 @@ def measure(args: argparse.Namespace) -> dict:
 
     folder = Path(tempfile.mkdtemp(prefix="fps-"))
     config = fast_config(args.set)
-    clip = Path(args.source) if args.source else make_clip(Pipeline(config), args.faces, folder)
+    pipeline = Pipeline(config)
+    clip = Path(args.source) if args.source else make_clip(pipeline, args.faces, folder)
     firsts, rss_mb = startup(clip, args.startup_runs) if args.startup_runs else ([], None)
-    fast = open_run("fast", config, clip)
-    reference = open_run("reference", PipelineConfig.reference(), clip)
+    fast = open_run("fast", pipeline, clip)
+    reference = open_run("reference", Pipeline(PipelineConfig.reference()), clip)
     frames = args.frames or int(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT)) or 10**9
     run_alternating([fast, reference], frames, args.block, args.passes)
     found, agree = agreement(reference.outputs, fast.outputs)

@@ -20,24 +20,32 @@ CLASSIFIER_PATH = MODELS_DIR / "mask_classifier.onnx"
 PARTS_PATH = MODELS_DIR / "parts.onnx"
 
 
-def onnx_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU session; a clear error when the model file is missing.
+def cpu_session_options(threads: int) -> ort.SessionOptions:
+    """Options for every ONNX session of the detector (classifier, visibility model, MTCNN's nets).
 
     No spinning: onnxruntime's idle workers otherwise spin between the many
     small calls of a frame and steal the cores every other stage needs (on 2
     cores, 4 faces: 28.6 FPS with spinning, 65-73 without; benchmarks/README.md).
-    One intra-op thread: a batch of a few 64x64 faces gains nothing from two
-    (measured equal), and one never waits on a worker descheduled by another
-    process on a shared machine.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def onnx_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
+    """A CPU session; a clear error when the model file is missing.
+
+    One intra-op thread by default: a batch of a few 64x64 faces gains nothing
+    from two (measured equal), and one never waits on a worker descheduled by
+    another process on a shared machine.
     """
     if not Path(path).exists():
         raise FileNotFoundError(f"model not found: {path} (train one with python -m training.train)")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or 1
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), cpu_session_options(threads or 1), providers=["CPUExecutionProvider"])
 
 
 class _OnnxModel:

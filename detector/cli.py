@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
             sinks.append(VideoSink(args.output, fps=source.fps or 15.0))
         if args.json:
             sinks.append(JsonSink(args.json))
-        pipeline = pipeline or load(video=not (source.length is not None and source.fps is None))
+        pipeline = pipeline or load(video=not source.stills)
     except (SourceError, SinkError, FileNotFoundError, ValueError) as err:
         return fail(str(err))
     if not args.no_window:

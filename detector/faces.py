@@ -19,7 +19,9 @@ from detector.types import Detection
 
 
 class FaceFinder(Protocol):
-    def detect(self, rgb: np.ndarray) -> list[Detection]: ...
+    def detect(self, rgb: np.ndarray, thresholds: tuple[float, float, float] | None = None) -> list[Detection]:
+        """Faces in an RGB image; ``thresholds`` (per stage) overrides the finder's own for this call."""
+        ...
 
 
 @dataclass
@@ -111,11 +113,6 @@ class _Filtered:
         return [d for d in self.finder.framed(rgb, min_score) if d.score >= self.min_score]
 
 
-def _detect(finder: FaceFinder, rgb: np.ndarray, thresholds: tuple[float, float, float] | None) -> list[Detection]:
-    """``finder.detect`` with a threshold override where the finder takes one."""
-    return finder.detect(rgb, thresholds) if thresholds is not None else finder.detect(rgb)
-
-
 def detect_with_border(
     finder: FaceFinder, rgb: np.ndarray, border: float = 0.25, fill: str = "replicate",
     thresholds: tuple[float, float, float] | None = None,
@@ -130,7 +127,7 @@ def detect_with_border(
     h, w = rgb.shape[:2]
     pad = int(round(border * max(h, w)))
     if pad == 0:
-        return _detect(finder, rgb, thresholds)
+        return finder.detect(rgb, thresholds)
     if fill == "mean":
         colour = [float(c) for c in rgb.reshape(-1, 3).mean(axis=0)]
         grown = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=colour)
@@ -139,7 +136,7 @@ def detect_with_border(
     else:
         raise ValueError(f"unknown border fill {fill!r} (choose replicate or mean)")
     out = []
-    for d in _detect(finder, grown, thresholds):
+    for d in finder.detect(grown, thresholds):
         x1, y1, x2, y2 = (v - pad for v in d.box)
         box = (max(x1, 0.0), max(y1, 0.0), min(x2, float(w)), min(y2, float(h)))
         if box[2] - box[0] < 4 or box[3] - box[1] < 4:
@@ -156,7 +153,7 @@ def detect_still(finder: FaceFinder, rgb: np.ndarray, config: FinderConfig | Non
     ``config`` defaults to the finder's own (``make_finder`` attaches it).
     """
     config = config or getattr(finder, "config", None) or FinderConfig()
-    found = _detect(finder, rgb, config.still_thresholds)
+    found = finder.detect(rgb, config.still_thresholds)
     for border, fill in config.still_borders:
         if found:
             break

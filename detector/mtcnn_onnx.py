@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from detector.classify import cpu_session_options
 from detector.types import Detection
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mtcnn"
@@ -154,14 +155,9 @@ class OnnxMTCNN:
         self.min_face_size = min_face_size
         self.thresholds = tuple(thresholds)
         self.scale_factor = scale_factor
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Spinning workers of three small sessions starve cv2 and each other on
-        # few cores: measured ~2x slower per frame on 2 cores with spinning on.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # No spinning (cpu_session_options): workers of three small sessions starve cv2
+        # and each other on few cores, measured ~2x slower per frame on 2 cores with it on.
+        options = cpu_session_options(threads or os.cpu_count() or 1)
         self.files = self._files(nets)
         self._pnet, self._rnet, self._onet = (self._load(self.files[n], options) for n in ("pnet", "rnet", "onet"))
 

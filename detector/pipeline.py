@@ -96,11 +96,9 @@ class Pipeline:
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             return detect_still(self.finder, rgb) if still else self.finder.detect(rgb)
 
-    def analyse(self, image: np.ndarray, still: bool = True, detections: list[Detection] | None = None) -> list[Face]:
+    def analyse(self, image: np.ndarray, still: bool = True) -> list[Face]:
         """Every face in a BGR image with its label and visible parts (no tracking)."""
-        if detections is None:
-            detections = self.detect(image, still)
-        faces = [Face(box=d.box, score=d.score) for d in detections]
+        faces = [Face(box=d.box, score=d.score) for d in self.detect(image, still)]
         self.judge(image, faces)
         return faces
 
@@ -130,6 +128,11 @@ class Pipeline:
             best = int(np.argmax(p))
             face.label, face.label_score = LABELS[best], float(p[best])
             face.nose_visible, face.mouth_visible = bool(v[0] >= 0.5), bool(v[1] >= 0.5)
+
+
+def analyse_frame(pipeline: Pipeline, image: np.ndarray, analyzer: VideoAnalyzer | None) -> list[Face]:
+    """One frame's faces: a photo judged on its own (``analyzer`` None), a video frame through its tracker."""
+    return pipeline.analyse(image, still=True) if analyzer is None else analyzer(image)
 
 
 def carry_landmarks(landmarks: np.ndarray, fitted_box: Box, box: Box) -> np.ndarray:
@@ -168,13 +171,14 @@ class VideoAnalyzer:
         config = self.pipeline.config
         faces = [Face(box=d.box, score=d.score) for d in self._detections(image)]
         with self.pipeline.timed("track"):
-            tracks = self.tracker.match(faces)
+            pairs = self.tracker.pairs(faces)
+            tracks = self.tracker.match(faces, pairs)
         due = [(f, t) for f, t in zip(faces, tracks) if self._turn(t, config.classify_every)]
         fresh = [f for f, t in due if not self._carry(f, t)]
         self.pipeline.judge(image, [f for f, _ in due])
         self.classified, self.fitted = self.classified + len(due), self.fitted + len(fresh)
         with self.pipeline.timed("track"):
-            self.tracker.update(faces)
+            self.tracker.update(faces, pairs)  # judging faces moved no track: the pairs still hold
             live = {t.id for t in self.tracker.tracks}
             self._fits = {i: fit for i, fit in self._fits.items() if i in live}
             self._fits.update((f.track, (f.box, f.landmarks)) for f in fresh)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator, annotate
-from detector.pipeline import Pipeline, VideoAnalyzer
+from detector.pipeline import Pipeline, VideoAnalyzer, analyse_frame
 from detector.sources import Source
 from detector.types import LABELS
 
@@ -86,8 +86,7 @@ def run(source: Source, pipeline: Pipeline, sinks: list, progress: bool = True) 
     tracked so that labels are smoothed over time.
     """
     summary = Summary()
-    stills = source.length is not None and source.fps is None
-    analyzer = None if stills else VideoAnalyzer(pipeline)
+    analyzer = None if source.stills else VideoAnalyzer(pipeline)
     hud = HudAnnotator()
     annotators = [BoxAnnotator(), LabelAnnotator(), hud]
     bar = tqdm(total=source.length, unit="frame", disable=not progress or source.live, leave=False)
@@ -95,7 +94,7 @@ def run(source: Source, pipeline: Pipeline, sinks: list, progress: bool = True) 
     try:
         with stop_on_first_ctrl_c(summary):
             for frame in source:
-                frame.faces = pipeline.analyse(frame.image, still=True) if analyzer is None else analyzer(frame.image)
+                frame.faces = analyse_frame(pipeline, frame.image, analyzer)
                 summary.add(frame, time.perf_counter() - start)
                 hud.fps = summary.fps
                 annotated = annotate(frame.image, frame.faces, annotators)

@@ -37,11 +37,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from detector.auth import BearerAuth
 from detector.cli import fail
 from detector.demo import make_demo_clip
-from detector.pipeline import Pipeline, PipelineConfig
+from detector.pipeline import Pipeline
 from detector.sources import Source, SourceError, open_source
-from detector.stream import FairLock, Metrics, StreamWorker, compliance, public_name
-from detector.types import LABELS, Face
-from detector.uploads import OPENAPI_BODY, OPENAPI_RESPONSES, UploadError, check_content_type, decode_image, fit, read_upload
+from detector.stream import FairLock, Metrics, StreamWorker, public_name, stats_body
+from detector.types import Face
+from detector.uploads import OPENAPI_BODY, OPENAPI_RESPONSES, UploadError, decode_image, fit, read_upload
 
 DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
 PAGE = Path(__file__).with_name("serve_page.html")
@@ -113,8 +113,7 @@ def _upload_routes(app: FastAPI, pipeline: Pipeline, lock: FairLock, metrics: Me
         """Image as multipart field ``image`` or as the raw body -> faces, image size and time taken."""
         start = time.perf_counter()
         try:
-            data, ctype = await read_upload(request, max_upload)
-            check_content_type(ctype)
+            data = await read_upload(request, max_upload)
             image = await run_in_threadpool(decode_image, data)
         except UploadError as err:
             metrics.uploads.labels(status=str(err.status)).inc()
@@ -140,16 +139,14 @@ def _info_routes(app: FastAPI, metrics: Metrics, started: float) -> None:
     async def health() -> dict:
         worker = app.state.worker
         return {"status": "ok", "stream": worker.state if worker else "off",
-                "frames": worker.snapshot()["frames"] if worker else 0, "uptime_s": round(time.time() - started, 1)}
+                "frames": worker.frames_done if worker else 0, "uptime_s": round(time.time() - started, 1)}
 
     @app.get("/stats", summary="Counts per label (newest frame and since start) and compliance share")
     async def stats() -> dict:
         worker = app.state.worker
         if worker is not None:
             return worker.snapshot()
-        empty = dict.fromkeys(LABELS, 0)
-        return {"stream": "off", "source": None, "frames": 0, "fps": 0.0, "now": empty, "total": empty,
-                "compliance_now": compliance(empty), "compliance_total": None, "recent_changes": []}
+        return stats_body("off", None, 0, 0.0, {}, {}, [])
 
     @app.get("/metrics", summary="Prometheus text exposition")
     async def prometheus() -> Response:
@@ -284,7 +281,7 @@ def _serve(args: argparse.Namespace, sock: socket.socket) -> int:
     clip = None
     try:
         source = open_source(args.source) if args.source else None
-        pipeline = Pipeline(PipelineConfig(detect_every=3))
+        pipeline = Pipeline()
         if args.demo:
             clip = make_demo_clip(pipeline)
             source = open_source(str(clip))

@@ -56,6 +56,11 @@ class Source:
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()
 
+    @property
+    def stills(self) -> bool:
+        """Unrelated photos (an image or a folder: counted, no frame rate), judged one by one, never tracked."""
+        return self.length is not None and self.fps is None
+
 
 def open_source(spec: str | int, reconnect_delays: tuple[float, ...] = (0.5, 1, 2, 4, 8)) -> Source:
     """Turn a --source argument into a Source, failing early with a clear reason."""

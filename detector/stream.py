@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
 
 from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator, annotate
-from detector.pipeline import Pipeline, VideoAnalyzer
+from detector.pipeline import Pipeline, VideoAnalyzer, analyse_frame
 from detector.sources import Source
 from detector.types import LABELS, Face, Frame
 
@@ -153,7 +153,7 @@ class StreamWorker(threading.Thread):
             self.join(timeout)
 
     def run(self) -> None:
-        stills = self.source.length is not None and self.source.fps is None
+        stills = self.source.stills
         analyzer = None if stills else VideoAnalyzer(self.pipeline)
         while not self._halt.is_set():
             self.state = "running"
@@ -204,7 +204,7 @@ class StreamWorker(threading.Thread):
     def _process(self, frame: Frame, analyzer: VideoAnalyzer | None) -> None:
         start = time.perf_counter()
         with self.lock:
-            faces = self.pipeline.analyse(frame.image, still=True) if analyzer is None else analyzer(frame.image)
+            faces = analyse_frame(self.pipeline, frame.image, analyzer)
         self.metrics.latency.observe(time.perf_counter() - start)
         self.metrics.frames.inc()
         now = Counter(f.label or "unknown" for f in faces)
@@ -251,21 +251,33 @@ class StreamWorker(threading.Thread):
         self.fps = fps
         self.metrics.fps.set(round(fps, 2))
 
+    @property
+    def frames_done(self) -> int:
+        """Frames judged so far (``/health``)."""
+        with self._mutex:
+            return self._count
+
     def snapshot(self) -> dict:
         """The counts for ``/stats``: faces in the newest frame, and since the start."""
         with self._mutex:
             now, total, count, recent = dict(self._now), dict(self._total), self._count, list(self._recent)
-        return {
-            "stream": self.state,
-            "source": public_name(self.source.name),
-            "frames": count,
-            "fps": round(self.fps, 2),
-            "now": {lab: now.get(lab, 0) for lab in LABELS},
-            "total": {lab: total.get(lab, 0) for lab in LABELS},
-            "compliance_now": compliance(now),
-            "compliance_total": compliance(total),
-            "recent_changes": recent,
-        }
+        return stats_body(self.state, public_name(self.source.name), count, self.fps, now, total, recent)
+
+
+def stats_body(state: str, source: str | None, frames: int, fps: float, now: dict[str, int], total: dict[str, int],
+               recent: list[dict]) -> dict:
+    """The ``/stats`` answer, with or without a stream (one shape, so clients need no special case)."""
+    return {
+        "stream": state,
+        "source": source,
+        "frames": frames,
+        "fps": round(fps, 2),
+        "now": {lab: now.get(lab, 0) for lab in LABELS},
+        "total": {lab: total.get(lab, 0) for lab in LABELS},
+        "compliance_now": compliance(now),
+        "compliance_total": compliance(total),
+        "recent_changes": recent,
+    }
 
 
 def compliance(counts: dict[str, int]) -> float | None:

@@ -75,29 +75,31 @@ class Tracker:
     tracks: list[Track] = field(default_factory=list)
     _next_id: int = 1
 
-    def match(self, faces: list[Face]) -> list[Track | None]:
-        """The track each face would join (None: a new face), changing nothing.
-
-        Lets a caller decide per face, before classifying, whether its track's
-        verdict can be reused.
-        """
-        found: list[Track | None] = [None] * len(faces)
-        for r, c in self._pairs(faces):
-            found[r] = self.tracks[c]
-        return found
-
-    def _pairs(self, faces: list[Face]) -> list[tuple[int, int]]:
+    def pairs(self, faces: list[Face]) -> list[tuple[int, int]]:
+        """(face index, track index) of each face that joins a known track, changing nothing."""
         boxes = np.array([f.box for f in faces], dtype=float).reshape(-1, 4)
         known = np.array([t.box for t in self.tracks], dtype=float).reshape(-1, 4)
         return assign(iou_matrix(boxes, known), self.min_iou)
 
-    def update(self, faces: list[Face]) -> list[Face]:
+    def match(self, faces: list[Face], pairs: list[tuple[int, int]]) -> list[Track | None]:
+        """The track each face would join (None: a new face), from ``pairs(faces)``, changing nothing.
+
+        Lets a caller decide per face, before classifying, whether its track's
+        verdict can be reused; the same pairs then go to ``update``.
+        """
+        found: list[Track | None] = [None] * len(faces)
+        for r, c in pairs:
+            found[r] = self.tracks[c]
+        return found
+
+    def update(self, faces: list[Face], pairs: list[tuple[int, int]] | None = None) -> list[Face]:
         """Assign track ids, smooth labels in place, forget lost tracks.
 
         A face without ``probs`` (not classified this frame) keeps its track's
         verdict: the track follows its box and the smoothed label stays.
+        ``pairs`` is ``pairs(faces)`` when the caller already has it.
         """
-        pairs = self._pairs(faces)
+        pairs = self.pairs(faces) if pairs is None else pairs
         matched_faces = {r for r, _ in pairs}
         matched_tracks = {c for _, c in pairs}
         for r, c in pairs:

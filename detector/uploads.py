@@ -147,8 +147,8 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     return image
 
 
-async def read_upload(request: Request, limit: int) -> tuple[bytes, str | None]:
-    """The image bytes and their declared type, from a multipart field or the raw body, never over ``limit``."""
+async def read_upload(request: Request, limit: int) -> bytes:
+    """The image bytes, from a multipart field or the raw body, never over ``limit``, declared as an image (or untyped)."""
     ctype = request.headers.get("content-type", "")
     multipart = ctype.lower().startswith("multipart/form-data")
     if not multipart:
@@ -163,7 +163,7 @@ async def read_upload(request: Request, limit: int) -> tuple[bytes, str | None]:
         if len(body) > cap:
             raise UploadError(413, f"upload too large (limit {limit} bytes)")
     if not multipart:
-        return bytes(body), ctype or None
+        return bytes(body)
 
     async def chunks() -> AsyncIterator[bytes]:
         yield bytes(body)
@@ -183,7 +183,8 @@ async def read_upload(request: Request, limit: int) -> tuple[bytes, str | None]:
         await form.close()
     if len(data) > limit:
         raise UploadError(413, f"image too large: {len(data)} bytes (limit {limit})")
-    return data, upload.content_type
+    check_content_type(upload.content_type)
+    return data
 
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
