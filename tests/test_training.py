@@ -192,10 +192,12 @@ def test_clean_moves_and_undoes(portraits, tmp_path):
     cv2.imwrite(str(root / "mask" / "bare.jpg"), portraits["none"])  # mislabelled: nose and mouth show
     cv2.imwrite(str(root / "mask" / "ok.jpg"), portraits["worn"])
     cv2.imwrite(str(root / "no_mask" / "blank.png"), np.full((120, 120, 3), 80, np.uint8))  # no face
+    (root / "no_mask" / "broken.jpg").write_bytes(b"not an image")  # unreadable: a blank tile on the sheet
     before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.*"))
     assert main([str(root), "--apply"]) == 0
     suspects = (root / "suspects.csv").read_text()
     assert "mask/bare.jpg" in suspects and "no_mask/blank.png" in suspects and "ok.jpg" not in suspects
+    assert "no_mask/broken.jpg" in suspects and (root / "suspects.png").stat().st_size > 0
     assert (root / "no_mask" / "bare.jpg").exists() and (root / "_quarantine" / "no_mask" / "blank.png").exists()
     assert main([str(root), "--undo"]) == 0
     after = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.*") if p.suffix in (".jpg", ".png")

@@ -12,6 +12,15 @@ from dataclasses import asdict, dataclass
 import keras
 from keras import layers
 
+_GEOMETRIC = {"flip": True, "scale": 0.2, "rotate": 25.0, "translate": 0.08}
+POLICIES: dict[str, dict] = {
+    "none": {},
+    "flip": {"flip": True},
+    "geometric": _GEOMETRIC,
+    "all": {**_GEOMETRIC, "noise": 0.03, "brightness": 0.3, "resize": 0.3},
+}
+"""The named policies compared in the model card, in the order of its table."""
+
 
 @dataclass
 class AugmentConfig:
@@ -33,17 +42,10 @@ class AugmentConfig:
 
     @classmethod
     def policy(cls, name: str) -> AugmentConfig:
-        """The named policies compared in the model card."""
-        geometric = {"flip": True, "scale": 0.2, "rotate": 25.0, "translate": 0.08}
-        policies = {
-            "none": {},
-            "flip": {"flip": True},
-            "geometric": geometric,
-            "all": {**geometric, "noise": 0.03, "brightness": 0.3, "resize": 0.3},
-        }
-        if name not in policies:
-            raise ValueError(f"unknown augmentation policy {name!r}; one of {sorted(policies)}")
-        return cls(**policies[name])
+        """One of ``POLICIES`` by name."""
+        if name not in POLICIES:
+            raise ValueError(f"unknown augmentation policy {name!r}; one of {sorted(POLICIES)}")
+        return cls(**POLICIES[name])
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-POLICIES = ("none", "flip", "geometric", "all")
+from training.augment import POLICIES
 
 
 def score(row: dict) -> float:

@@ -30,6 +30,8 @@ from training.datasets import INDEX_NAME, CropRecord, DatasetError, labelled_ima
 
 MIN_SCENE_FACE = 20
 """Scene faces smaller than this (pixels) are too blurred to say anything."""
+SCENE_MATCH_IOU = 0.4
+"""A detection overlapping a labelled scene face this much is that face (cropped, and judged by evaluate)."""
 
 
 class Cropper:
@@ -92,7 +94,7 @@ def crop_scenes(src: Path, cropper: Cropper) -> None:
             box = truth[i]
             if min(box[2] - box[0], box[3] - box[1]) < MIN_SCENE_FACE:
                 continue
-            if iou.shape[1] and iou[i].max() >= 0.4:
+            if iou.shape[1] and iou[i].max() >= SCENE_MATCH_IOU:
                 box = np.array(found[int(iou[i].argmax())].box)
             name = f"{src.name}_{Path(file).stem}_{i}"
             cropper.save(image, tuple(box), face["label"], f"{src.name}/{file}#{i}", f"{src.name}/{file}", name)

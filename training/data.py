@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from detector.align import model_input, part_patches
+from detector.align import MODEL_SIZE, PATCH_SIZE, model_input, part_patches
 from detector.types import LABELS
 from training.datasets import CropRecord, part_targets, read_index
-from training.splits import assign_splits, phash
+from training.splits import NEAR_DUPLICATE_BITS, assign_splits, phash
 
 
 @dataclass
@@ -49,7 +49,9 @@ def source_set(record: CropRecord) -> str:
     return record.source.split("/")[0]
 
 
-def load_splits(crop_dirs: list[Path], limit: int | None = None, near_duplicate_bits: int = 6) -> dict[str, Arrays]:
+def load_splits(
+    crop_dirs: list[Path], limit: int | None = None, near_duplicate_bits: int = NEAR_DUPLICATE_BITS
+) -> dict[str, Arrays]:
     """All crops of ``crop_dirs``, split train / val / test by group and near-duplicate hash."""
     records = [r for d in crop_dirs for r in read_index(Path(d))]
     if limit:
@@ -65,9 +67,10 @@ def load_splits(crop_dirs: list[Path], limit: int | None = None, near_duplicate_
         idx = [i for i, r in enumerate(records) if split[r.file] == name]
         sub = [records[i] for i in idx]
         out[name] = Arrays(
-            x=model_input([crops[i] for i in idx]) if idx else np.zeros((0, 64, 64, 1), np.float32),
+            x=model_input([crops[i] for i in idx]) if idx else np.zeros((0, MODEL_SIZE, MODEL_SIZE, 1), np.float32),
             y=np.array([LABELS.index(r.label) for r in sub], np.int64),
-            patches=np.array([part_patches(crops[i], records[i].landmarks) for i in idx], np.uint8).reshape(-1, 2, 32, 32),
+            patches=np.array([part_patches(crops[i], records[i].landmarks) for i in idx], np.uint8)
+            .reshape(-1, 2, PATCH_SIZE, PATCH_SIZE),
             parts=np.array([part_targets(r) for r in sub], np.float32).reshape(-1, 2),
             records=sub,
         )

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from detector.sources import SourceError, read_image
 from detector.track import iou_matrix
 from detector.types import LABELS, largest
+from training.crop import MIN_SCENE_FACE, SCENE_MATCH_IOU
 from training.datasets import DatasetError, labelled_images
 from training.splits import stable_split
 
@@ -74,7 +75,9 @@ def judge_folder(pipeline, root: Path, splits, split, mistakes: list | None = No
     return pairs
 
 
-def judge_scenes(pipeline, root: Path, splits, split, min_face: int = 20, mistakes: list | None = None) -> list[tuple[str, str]]:
+def judge_scenes(
+    pipeline, root: Path, splits, split, min_face: int = MIN_SCENE_FACE, mistakes: list | None = None
+) -> list[tuple[str, str]]:
     """(true, predicted) for every labelled face of a scene set."""
     labels = json.loads((root / "labels.json").read_text())
     pairs = []
@@ -92,7 +95,7 @@ def judge_scenes(pipeline, root: Path, splits, split, min_face: int = 20, mistak
         for i, t in enumerate(truth):
             if min(boxes[i, 2] - boxes[i, 0], boxes[i, 3] - boxes[i, 1]) < min_face:
                 continue
-            hit = iou.shape[1] and iou[i].max() >= 0.4
+            hit = iou.shape[1] and iou[i].max() >= SCENE_MATCH_IOU
             pairs.append((t["label"], faces[int(iou[i].argmax())].label if hit else NO_FACE))
             if mistakes is not None and image is not None and pairs[-1][1] != t["label"]:
                 mistakes.append(_mistake(image, boxes[i], t["label"], pairs[-1][1], Path(file).stem))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-TOLERANCE = 1e-4
+from training.export_mtcnn import TOLERANCE
 
 
 def to_onnx(model, path: Path, opset: int = 17) -> Path:

@@ -61,19 +61,24 @@ def _rename_io(model_proto, output_names: tuple[str, ...]) -> None:
 
 def export_net(name: str, out_dir: Path):
     """Convert one net to ``out_dir/<name>.onnx``; returns the Keras model."""
+    model = build_keras_net(name)
+    save_onnx(model, name, out_dir / f"{name}.onnx")
+    return model
+
+
+def save_onnx(model, name: str, path: Path) -> None:
+    """tf2onnx over a tf.function (from_keras breaks on Keras 3), inputs and outputs named as the package's nets."""
     import onnx
     import tensorflow as tf
     import tf2onnx
 
     _, shape, output_names = NETS[name]
-    model = build_keras_net(name)
     spec = (tf.TensorSpec(shape, tf.float32, name="input"),)
     func = tf.function(lambda x: model(x), input_signature=spec)
     model_proto, _ = tf2onnx.convert.from_function(func, input_signature=spec, opset=OPSET)
     _rename_io(model_proto, output_names)
     onnx.checker.check_model(model_proto)
-    onnx.save(model_proto, str(out_dir / f"{name}.onnx"))
-    return model
+    onnx.save(model_proto, str(path))
 
 
 def max_difference(name: str, model, onnx_path: Path, seed: int = 0) -> float:

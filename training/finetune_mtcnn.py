@@ -48,7 +48,7 @@ from tqdm import tqdm
 from detector.faces import FinderConfig, detect_still, make_finder
 from detector.mtcnn_onnx import OnnxMTCNN, crop_resize, square
 from detector.track import iou_matrix
-from training.export_mtcnn import NETS, OPSET, TOLERANCE, _rename_io, build_keras_net, max_difference
+from training.export_mtcnn import TOLERANCE, build_keras_net, max_difference, save_onnx
 from training.recall import face_free_square, load_eval_set, read_rgb
 
 SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
@@ -69,14 +69,12 @@ TIGHT_SIDE = 0.8
 def jitter(box: np.ndarray, rng: np.random.Generator, count: int, min_iou: float = 0.65) -> np.ndarray:
     """Up to ``count`` squares near ``box`` overlapping it at least ``min_iou`` (the box itself first)."""
     side = box[2] - box[0]
-    out = [box]
-    cand = np.tile(box, (count * 4, 1))
     shift = rng.uniform(-0.15, 0.15, (count * 4, 2)) * side
     scale = rng.uniform(0.85, 1.15, count * 4) * side
     cx, cy = (box[0] + box[2]) / 2 + shift[:, 0], (box[1] + box[3]) / 2 + shift[:, 1]
     cand = np.stack([cx - scale / 2, cy - scale / 2, cx + scale / 2, cy + scale / 2], axis=1)
     good = cand[iou_matrix(cand, box[None])[:, 0] >= min_iou]
-    return np.concatenate([np.array(out), good[: count - 1]])
+    return np.concatenate([box[None], good[: count - 1]])
 
 
 def random_negatives(shape: tuple[int, ...], faces: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
@@ -173,8 +171,8 @@ def collect(data, rng: np.random.Generator, jitters: int, negatives: int, tight:
             crops: int = 0, mine: Path | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Patches per net (12, 24, 48 px) and their labels; hard negatives are proposals of the
     package's nets, or of the ``*_masked.onnx`` in ``mine`` (a previous round's)."""
-    mtcnn = OnnxMTCNN(thresholds=LENIENT.thresholds)
-    miner = OnnxMTCNN(model_dir=mine, thresholds=LENIENT.thresholds, nets="masked") if mine else mtcnn
+    miner = (OnnxMTCNN(model_dir=mine, thresholds=LENIENT.thresholds, nets="masked") if mine
+             else OnnxMTCNN(thresholds=LENIENT.thresholds))
     patches: dict[str, list[np.ndarray]] = {n: [] for n in SIZES}
     ys: list[np.ndarray] = []
     sources = [scene_patches(data, miner, rng, jitters, negatives), still_patches(data, rng, jitters, tight)]
@@ -193,7 +191,7 @@ def collect(data, rng: np.random.Generator, jitters: int, negatives: int, tight:
 
 def features(model, name: str, x: np.ndarray, batch: int = 2048, stop: str | None = None) -> np.ndarray:
     """The input of layer ``stop`` (default: of the classification head): every layer up to it, in order."""
-    stop = stop or {"pnet": "conv4-1", "rnet": "fc5-1", "onet": "fc6-1"}[name]
+    stop = stop or default_stop(name)
     out = []
     for i in range(0, len(x), batch):
         h = x[i : i + batch]
@@ -206,12 +204,18 @@ def features(model, name: str, x: np.ndarray, batch: int = 2048, stop: str | Non
 
 
 def default_stop(name: str) -> str:
+    """The first layer of a net's face/non-face head."""
     return {"pnet": "conv4-1", "rnet": "fc5-1", "onet": "fc6-1"}[name]
+
+
+def balanced_weights(y: np.ndarray) -> np.ndarray:
+    """Per-sample weights giving faces (y = 1) and background half the total each."""
+    return np.where(y == 1, 0.5 / max(y.mean(), 1e-6), 0.5 / max(1 - y.mean(), 1e-6))
 
 
 def fit_head(feats: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, l2: float) -> tuple[np.ndarray, float]:
     """Class-balanced logistic regression on the face-minus-background logit, L2-pulled to (w0, b0)."""
-    weight = np.where(y == 1, 0.5 / max(y.mean(), 1e-6), 0.5 / max(1 - y.mean(), 1e-6)) / len(y)
+    weight = balanced_weights(y) / len(y)
     theta0 = np.r_[w0, b0]
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -271,7 +275,7 @@ def refit_dense(name: str, x: np.ndarray, y: np.ndarray, l2: float, lr: float, e
     p0, reg0 = scores()
     variables = [v for layer in (*trunk, head) for v in layer.trainable_variables]
     start = [tf.constant(v.numpy()) for v in variables]
-    weight = np.where(y == 1, 0.5 / max(y.mean(), 1e-6), 0.5 / max(1 - y.mean(), 1e-6)).astype(np.float32)
+    weight = balanced_weights(y).astype(np.float32)
     optimizer = tf.keras.optimizers.Adam(lr)
     rng = np.random.default_rng(seed)
 
@@ -299,18 +303,8 @@ def refit_dense(name: str, x: np.ndarray, y: np.ndarray, l2: float, lr: float, e
 
 
 def export(model, name: str, path: Path) -> float:
-    """tf2onnx over a tf.function (from_keras breaks on Keras 3), as ``export_mtcnn``; returns max diff."""
-    import onnx
-    import tensorflow as tf
-    import tf2onnx
-
-    _, shape, output_names = NETS[name]
-    spec = (tf.TensorSpec(shape, tf.float32, name="input"),)
-    func = tf.function(lambda x: model(x), input_signature=spec)
-    model_proto, _ = tf2onnx.convert.from_function(func, input_signature=spec, opset=OPSET)
-    _rename_io(model_proto, output_names)
-    onnx.checker.check_model(model_proto)
-    onnx.save(model_proto, str(path))
+    """The refit net to ONNX as ``export_mtcnn`` writes the stock ones; returns the max |ONNX - Keras|."""
+    save_onnx(model, name, path)
     return max_difference(name, model, path)
 
 

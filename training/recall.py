@@ -58,11 +58,10 @@ CACHE = Path.home() / ".cache" / "mask-detector" / "phash.json"
 
 @dataclass
 class EvalSet:
-    """Photos of one split: (folder, label, path) stills, scene photos with boxes, face-free crops."""
+    """Photos of one split: (folder, label, path) stills, scene photos with boxes."""
 
     stills: list[tuple[str, str, Path]] = field(default_factory=list)
     scenes: list[tuple[Path, list[dict]]] = field(default_factory=list)
-    crops: list[np.ndarray] = field(default_factory=list)
 
 
 def _hashes(paths: list[Path]) -> list[np.ndarray]:
@@ -137,7 +136,6 @@ def load_eval_set(data: Path, split: str = "test", limit: int | None = None, see
         chosen = [s for s in stills if s[0] == folder and splits[s[2]] == split]
         out.stills += _sample(chosen, limit, rng)
     out.scenes = _sample([s for s in scenes if splits[s[0]] == split], limit, rng)
-    out.crops = face_free_crops(out.scenes, seed)
     return out
 
 
@@ -148,8 +146,9 @@ def _sample(items: list, limit: int | None, rng: np.random.Generator) -> list:
     return [items[i] for i in sorted(rng.choice(len(items), limit, replace=False))]
 
 
-def nonface_images(data: EvalSet) -> dict[str, list[np.ndarray]]:
-    """Non-face images by set: scikit-image samples (RGB) and face-free scene crops."""
+def nonface_images(data: EvalSet, seed: int = 0) -> dict[str, list[np.ndarray]]:
+    """Non-face images by set: scikit-image samples (RGB) and face-free crops of the scene photos
+    (cut here, not in ``load_eval_set``: the refit reads the train split and needs none)."""
     from skimage import data as samples
 
     images = []
@@ -157,7 +156,7 @@ def nonface_images(data: EvalSet) -> dict[str, list[np.ndarray]]:
         image = np.asarray(getattr(samples, name)())
         image = image.astype(np.uint8) * (255 if image.dtype == bool else 1)
         images.append(cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image[..., :3].copy())
-    return {"skimage": images, "scene_crops": data.crops}
+    return {"skimage": images, "scene_crops": face_free_crops(data.scenes, seed)}
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -249,8 +248,8 @@ def config_from_args(args: argparse.Namespace) -> FinderConfig:
         config.min_score = args.min_score
     if args.nets:
         config.nets = args.nets
-    if args.borders is not None:
-        fills = (args.fill * len(args.borders))[: len(args.borders)]
+    if args.borders is not None:  # one fill per border retry, the last repeating
+        fills = (args.fill + [args.fill[-1]] * len(args.borders))[: len(args.borders)]
         config.still_borders = tuple(zip(args.borders, fills))
     return config
 
@@ -283,8 +282,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Measure, print, and optionally write JSON."""
     args = parse_args(argv)
-    if args.fill and args.borders:
-        args.fill = args.fill + [args.fill[-1]] * (len(args.borders) - len(args.fill))
     config = config_from_args(args)
     data = load_eval_set(args.data, args.split, args.limit, prefix=args.names_prefix)
     if args.model_dir:

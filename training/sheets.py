@@ -8,15 +8,16 @@ import cv2
 import numpy as np
 
 
-def contact_sheet(images: list[np.ndarray], captions: list[str], path: Path, tile: int = 96, cols: int = 8) -> Path:
-    """Write a grid of ``images`` (gray or BGR) with a caption under each."""
+def contact_sheet(images: list[np.ndarray | None], captions: list[str], path: Path, tile: int = 96, cols: int = 8) -> Path:
+    """Write a grid of ``images`` (gray or BGR) with a caption under each; None (an unreadable file) stays blank."""
     cell_h = tile + 14
     rows = max(1, (len(images) + cols - 1) // cols)
     sheet = np.full((rows * cell_h, cols * tile, 3), 255, np.uint8)
     for i, (img, cap) in enumerate(zip(images, captions)):
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img
         r, c = divmod(i, cols)
-        sheet[r * cell_h : r * cell_h + tile, c * tile : (c + 1) * tile] = cv2.resize(img, (tile, tile))
+        if img is not None:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img
+            sheet[r * cell_h : r * cell_h + tile, c * tile : (c + 1) * tile] = cv2.resize(img, (tile, tile))
         cv2.putText(sheet, cap[:22], (c * tile + 2, r * cell_h + tile + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 1)
     cv2.imwrite(str(path), sheet)
     return path

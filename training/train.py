@@ -20,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from detector.align import parts_input
+from detector.classify import MODELS_DIR
 from detector.types import LABELS
-from training.augment import AugmentConfig
+from training.augment import POLICIES, AugmentConfig
 from training.data import Arrays, load_splits, source_set
 from training.datasets import DatasetError
+from training.splits import NEAR_DUPLICATE_BITS
 from training.weights import cell_weights, class_weights, real_only, set_weights
-
-MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
 def train_dataset(data: Arrays, policy: AugmentConfig, batch: int, seed: int, weights: np.ndarray | None = None):
@@ -116,7 +117,7 @@ def finetune_on_real(model, splits: dict[str, Arrays], cfg: dict, policy: Augmen
 
 def part_arrays(data: Arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flatten (N, 2) patches to N*2 samples; unknown targets (-1) get weight 0."""
-    x = data.patches.reshape(-1, 32, 32, 1).astype(np.float32) / 255.0
+    x = parts_input(data.patches)
     y = data.parts.reshape(-1)
     return x, np.clip(y, 0, 1), (y >= 0).astype(np.float32)
 
@@ -166,7 +167,7 @@ def run(cfg: dict, out: Path, install: bool) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     name = cfg.get("policy", "all")
     policy = AugmentConfig.policy(name) if isinstance(name, str) else AugmentConfig(**name)
-    splits = load_splits([Path(d) for d in cfg["crops"]], cfg.get("limit"), cfg.get("near_duplicate_bits", 6))
+    splits = load_splits([Path(d) for d in cfg["crops"]], cfg.get("limit"), cfg.get("near_duplicate_bits", NEAR_DUPLICATE_BITS))
     if not len(splits["train"]) or not len(splits["val"]):
         raise DatasetError(f"too few crops to split: {({k: len(v) for k, v in splits.items()})}")
     print({k: len(v) for k, v in splits.items()})
@@ -202,7 +203,7 @@ def run(cfg: dict, out: Path, install: bool) -> dict:
     if install:
         for name in ("mask_classifier.onnx", "parts.onnx"):
             if (out / name).exists():
-                shutil.copy(out / name, MODELS / name)
+                shutil.copy(out / name, MODELS_DIR / name)
     return metrics
 
 
@@ -230,7 +231,7 @@ def load_config(path: Path) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, required=True, help="JSON config (see training/configs/full.json)")
-    p.add_argument("--policy", choices=("none", "flip", "geometric", "all"), help="override the config's augmentation policy")
+    p.add_argument("--policy", choices=list(POLICIES), help="override the config's augmentation policy")
     p.add_argument("--epochs", type=int, help="override the config's epochs")
     p.add_argument("--parts-epochs", type=int, help="override the config's epochs for the visibility model (0: skip it)")
     p.add_argument("--out", type=Path, help="output folder (default: the config's out/POLICY)")
