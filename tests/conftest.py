@@ -48,6 +48,18 @@ def demo_clip(pipeline, tmp_path_factory) -> Path:
     return make_demo_clip(pipeline, tmp_path_factory.mktemp("demo"), frames_per_state=12)
 
 
+def frames_of(path: Path) -> list[np.ndarray]:
+    """Every frame OpenCV can actually decode from a video file."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            cap.release()
+            return frames
+        frames.append(image)
+
+
 def count_frames(path: Path) -> int:
     """Frames OpenCV can actually decode from a video file."""
     cap = cv2.VideoCapture(str(path))

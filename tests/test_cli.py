@@ -105,9 +105,7 @@ def test_bad_input_one_line_error(case, tmp_path):
 def test_headless_says_so_and_runs(portraits, tmp_path):
     image = tmp_path / "face.jpg"
     cv2.imwrite(str(image), portraits["worn"])
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    result = subprocess.run([sys.executable, "-m", "detector", "--source", str(image), "--json", "-", "--quiet"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = run_cli("--source", str(image), "--json", "-", "--quiet", env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
     assert result.returncode == 0, result.stderr
     assert "no display" in result.stderr and "headless" in result.stderr
     assert json.loads(result.stdout)["faces"][0]["label"] == "mask"

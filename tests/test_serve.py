@@ -28,19 +28,16 @@ from pathlib import Path
 import cv2
 import httpx
 import pytest
+from conftest import ROOT, run_cli
 
-from detector.classify import CLASSIFIER_PATH, PARTS_PATH
+from detector.demo import astronaut_bgr
 from detector.types import LABELS
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 MAX_UPLOAD = 300_000
 TOKEN = "s3cret-token"
 FACE_KEYS = {"box", "label", "score", "nose_visible", "mouth_visible", "track"}
 
-skimage_data = pytest.importorskip("skimage.data")
-needs_models = pytest.mark.skipif(not (CLASSIFIER_PATH.exists() and PARTS_PATH.exists()),
-                                  reason=f"trained models missing ({CLASSIFIER_PATH.name}, {PARTS_PATH.name})")
 
 
 def free_port() -> int:
@@ -51,7 +48,7 @@ def free_port() -> int:
 
 def jpeg(side: int | None = None) -> bytes:
     """The astronaut (one face) as JPEG, optionally scaled to ``side`` pixels square."""
-    image = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
+    image = astronaut_bgr()
     if side:
         image = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
     return cv2.imencode(".jpg", image)[1].tobytes()
@@ -104,7 +101,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stop(proc)
 
 
-@needs_models
 def test_health_docs_and_stats(server: str) -> None:
     health = httpx.get(f"{server}/health").json()
     assert health["status"] == "ok" and health["stream"] == "running"
@@ -119,7 +115,6 @@ def test_health_docs_and_stats(server: str) -> None:
     assert page.status_code == 200 and 'id="stream"' in page.text
 
 
-@needs_models
 @pytest.mark.parametrize("as_multipart", [True, False], ids=["multipart", "raw-body"])
 def test_detect_finds_the_astronaut(server: str, as_multipart: bool) -> None:
     body = jpeg()
@@ -151,7 +146,6 @@ BAD_UPLOADS = {
 }
 
 
-@needs_models
 @pytest.mark.parametrize("case", list(BAD_UPLOADS))
 def test_bad_uploads_get_a_json_error(server: str, case: str) -> None:
     kwargs, statuses = BAD_UPLOADS[case]
@@ -161,7 +155,6 @@ def test_bad_uploads_get_a_json_error(server: str, case: str) -> None:
     assert ("error" in r.json()) == (r.status_code != 200)
 
 
-@needs_models
 def test_huge_declared_content_length_is_refused_unread(server: str) -> None:
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
@@ -180,7 +173,6 @@ def frames_done(base: str) -> int:
     return httpx.get(f"{base}/stats").json()["frames"]
 
 
-@needs_models
 def test_stream_survives_a_dropped_viewer(server: str) -> None:
     with httpx.stream("GET", f"{server}/stream", timeout=30) as r:
         assert r.headers["content-type"].startswith("multipart/x-mixed-replace")
@@ -192,7 +184,6 @@ def test_stream_survives_a_dropped_viewer(server: str) -> None:
     assert frames_done(server) > before, "the stream stopped when its viewer left"
 
 
-@needs_models
 def test_metrics_exposition(server: str) -> None:
     httpx.post(f"{server}/detect", content=jpeg(128), headers={"Content-Type": "image/jpeg"}, timeout=60)
     r = httpx.get(f"{server}/metrics")
@@ -204,7 +195,6 @@ def test_metrics_exposition(server: str) -> None:
     assert float(frames.split()[-1]) > 0
 
 
-@needs_models
 def test_events_report_a_verdict_change(server: str) -> None:
     """The demo clip takes the left mask from worn to under the nose: some tracked label must flip (30 s at most)."""
     event = None
@@ -222,7 +212,6 @@ def test_events_report_a_verdict_change(server: str) -> None:
     assert {event["old"], event["new"]} <= set(LABELS)
 
 
-@needs_models
 def test_load_eight_clients(server: str) -> None:
     """8 clients x 50 uploads at once, next to the running stream: all answered, server still healthy."""
     body = jpeg(160)
@@ -238,7 +227,6 @@ def test_load_eight_clients(server: str) -> None:
     assert health["status"] == "ok" and health["stream"] == "running"
 
 
-@needs_models
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
 @pytest.mark.skipif(importlib.util.find_spec("playwright") is None, reason="playwright missing (pip install playwright)")
 def test_browser_sees_the_stream_and_counts(server: str) -> None:
@@ -263,14 +251,13 @@ def test_browser_sees_the_stream_and_counts(server: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def token_server() -> Iterator[str]:
-    """``create_app`` with a token and no source, served by uvicorn in a thread."""
+def token_server(pipeline) -> Iterator[str]:
+    """``create_app`` with a token and no source, served by uvicorn in a thread (the suite's models)."""
     import uvicorn
 
-    from detector.pipeline import Pipeline
     from detector.serve import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(Pipeline(), token=TOKEN), port=free_port(), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(pipeline, token=TOKEN), port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -282,7 +269,6 @@ def token_server() -> Iterator[str]:
     thread.join(10)
 
 
-@needs_models
 def test_token_required_except_health(token_server: str) -> None:
     good = {"Authorization": f"Bearer {TOKEN}"}
     for path in ("/", "/stats", "/metrics", "/docs", "/stream", "/events"):
@@ -303,10 +289,9 @@ def test_token_required_except_health(token_server: str) -> None:
     assert len(httpx.post(f"{token_server}/detect", **upload).json()["faces"]) == 1
 
 
-@needs_models
 def test_large_upload_is_scaled_but_boxes_are_in_its_pixels(token_server: str) -> None:
     """Past 2048 px the pipeline sees a smaller copy; the answer must still be in the upload's own pixels."""
-    image = cv2.resize(cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR), (2600, 2600))
+    image = cv2.resize(astronaut_bgr(), (2600, 2600))
     body = cv2.imencode(".jpg", image)[1].tobytes()
     r = httpx.post(f"{token_server}/detect", content=body, timeout=60,
                    headers={"Content-Type": "image/jpeg", "Authorization": f"Bearer {TOKEN}"})
@@ -320,14 +305,9 @@ def test_large_upload_is_scaled_but_boxes_are_in_its_pixels(token_server: str) -
 def test_pixel_size_is_read_from_the_header(ext: str) -> None:
     from detector.uploads import declared_size, image_format
 
-    data = cv2.imencode(ext, cv2.resize(cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR), (37, 23)))[1].tobytes()
+    data = cv2.imencode(ext, cv2.resize(astronaut_bgr(), (37, 23)))[1].tobytes()
     fmt = image_format(data)
     assert fmt is not None and declared_size(data, fmt) == (37, 23)
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "detector", "serve", *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
@@ -335,15 +315,15 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        runs = [run_cli("--port", str(busy.getsockname()[1])), run_cli("--source", str(tmp_path / "nope.mp4"), "--port", "0"),
-                run_cli("--source", str(tmp_path / "broken.mp4"), "--port", "0"), run_cli("--demo", "--source", "0")]
+        runs = [run_cli("serve", *args, timeout=60) for args in (
+            ("--port", str(busy.getsockname()[1])), ("--source", str(tmp_path / "nope.mp4"), "--port", "0"),
+            ("--source", str(tmp_path / "broken.mp4"), "--port", "0"), ("--demo", "--source", "0"))]
     for done in runs:
         assert done.returncode != 0 and "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("error: "), done.stderr
     assert "cannot listen" in runs[0].stderr and "no such file" in runs[1].stderr
 
 
-@needs_models
 def test_sigint_with_a_viewer_connected_exits_cleanly(tmp_path: Path) -> None:
     """A still-image source, one /stream client mid-read: Ctrl-C still ends the server at once and with status 0."""
     photo = tmp_path / "astronaut.jpg"

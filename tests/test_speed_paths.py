@@ -16,10 +16,9 @@ import threading
 import time
 from dataclasses import replace
 
-import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, count_frames
+from conftest import ROOT, count_frames, frames_of
 
 from detector.pipeline import PipelineConfig, VideoAnalyzer, carry_landmarks
 from detector.sources import LatestFrameReader, open_source
@@ -35,14 +34,6 @@ def load_benchmark():
     return module
 
 
-def frames_of(path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            return frames
-        frames.append(image)
 
 
 def test_fast_path_never_imports_tensorflow(demo_clip, tmp_path):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+from conftest import frames_of
 
 from detector.track import Tracker, iou_matrix
 from detector.types import LABELS, Face
@@ -82,12 +82,8 @@ def test_real_clip_with_one_change(pipeline, astronaut_landmarks, tmp_path):
     clip = build_demo_clip(tmp_path / "change.mp4", astronaut_landmarks, frames_per_state=20,
                            sequence=(("worn", None), ("none", None)))
     analyzer = VideoAnalyzer(pipeline)
-    cap = cv2.VideoCapture(str(clip))
     labels, tracks = [], set()
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
+    for image in frames_of(clip):
         faces = analyzer(image)
         assert len(faces) == 1
         labels.append(faces[0].label)
