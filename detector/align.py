@@ -82,11 +82,26 @@ def align_face(
     matrix = alignment_matrix(landmarks, size)
     gray = to_gray(image)
     crop = cv2.warpAffine(gray, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
-    inside = cv2.warpAffine(np.full(gray.shape, 255, np.uint8), matrix, (size, size), flags=cv2.INTER_NEAREST, borderValue=0)
-    outside = inside == 0
-    if outside.any():
-        crop[outside] = int(crop[~outside].mean()) if (~outside).any() else 128
+    if not _within(matrix, size, gray.shape):
+        inside = cv2.warpAffine(np.full(gray.shape, 255, np.uint8), matrix, (size, size),
+                                flags=cv2.INTER_NEAREST, borderValue=0)
+        outside = inside == 0
+        if outside.any():
+            crop[outside] = int(crop[~outside].mean()) if (~outside).any() else 128
     return crop, transform_points(landmarks, matrix)
+
+
+def _within(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> bool:
+    """Whether the whole crop comes from inside the frame, so no fill is needed.
+
+    The crop is the image of a square under an affine map: if its four corners
+    fall inside the frame, every pixel does. Checking them skips warping a
+    full-frame mask for each face in the middle of a video frame.
+    """
+    corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], np.float32)
+    x, y = transform_points(corners, cv2.invertAffineTransform(matrix)).T
+    h, w = shape[:2]
+    return bool((x >= 0).all() and (x <= w - 1).all() and (y >= 0).all() and (y <= h - 1).all())
 
 
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:

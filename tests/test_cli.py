@@ -72,29 +72,33 @@ def test_json_to_stdout_on_folder(portraits, tmp_path):
     assert labels == ["mask", "no_mask", "incorrect"]
 
 
-def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+BAD_INPUTS: dict[str, tuple[list[str], str]] = {
+    "missing file": (["--source", "{tmp}/nope.mp4"], "no such file"),
+    "not a video": (["--source", "{tmp}/fake.mp4"], "not a video"),
+    "broken image": (["--source", "{tmp}/fake.jpg"], "not a readable image"),
+    "empty folder": (["--source", "{tmp}/empty"], "no images in folder"),
+    "zero-byte image": (["--source", "{tmp}/zero.jpg"], "empty file"),
+    "no camera": (["--source", "7"], "no camera at index 7"),
+    "bad output type": (["--source", "{tmp}/ok.png", "--output", "{tmp}/x.xyz"], "unsupported video type"),
+    "unwritable json": (["--source", "{tmp}/ok.png", "--json", "{tmp}/no/x.jsonl"], "cannot write JSON"),
+}
+"""Case -> (arguments, with {tmp} for the test's folder; what the one error line must say)."""
+
+
+def make_bad_inputs(tmp_path: Path) -> None:
+    """The broken files ``BAD_INPUTS`` points at, and one good image."""
     (tmp_path / "empty").mkdir()
     (tmp_path / "zero.jpg").write_bytes(b"")
     (tmp_path / "fake.mp4").write_text("this is not a video")
     (tmp_path / "fake.jpg").write_bytes(b"\xff\xd8 truncated")
-    ok = str(tmp_path / "ok.png")
-    cv2.imwrite(ok, np.full((60, 80, 3), 128, np.uint8))
-    return {
-        "missing file": (["--source", str(tmp_path / "nope.mp4")], "no such file"),
-        "not a video": (["--source", str(tmp_path / "fake.mp4")], "not a video"),
-        "broken image": (["--source", str(tmp_path / "fake.jpg")], "not a readable image"),
-        "empty folder": (["--source", str(tmp_path / "empty")], "no images in folder"),
-        "zero-byte image": (["--source", str(tmp_path / "zero.jpg")], "empty file"),
-        "no camera": (["--source", "7"], "no camera at index 7"),
-        "bad output type": (["--source", ok, "--output", str(tmp_path / "x.xyz")], "unsupported video type"),
-        "unwritable json": (["--source", ok, "--json", str(tmp_path / "no" / "x.jsonl")], "cannot write JSON"),
-    }
+    cv2.imwrite(str(tmp_path / "ok.png"), np.full((60, 80, 3), 128, np.uint8))
 
 
-@pytest.mark.parametrize("case", ["missing file", "not a video", "broken image", "empty folder",
-                                  "zero-byte image", "no camera", "bad output type", "unwritable json"])
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_one_line_error(case, tmp_path):
-    args, message = bad_inputs(tmp_path)[case]
+    make_bad_inputs(tmp_path)
+    template, message = BAD_INPUTS[case]
+    args = [a.format(tmp=tmp_path) for a in template]
     result = run_cli(*args, "--no-window")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

@@ -50,6 +50,27 @@ def test_synth_paints_every_state(portraits, tmp_path):
     assert (tmp_path / "out" / "contact_sheet.png").exists()
 
 
+def test_synth_leaves_out_masks_the_photo_cuts_off(portraits, astronaut_landmarks, tmp_path):
+    """A photo cut between lip and chin gets a worn mask but no mask on the chin: most of it would be outside."""
+    from detector.masks import mask_polygon
+    from training.synth import MIN_INSIDE, inside_share, main
+
+    lip, chin = astronaut_landmarks[57, 1], astronaut_landmarks[8, 1]
+    tight = portraits["none"][: int(lip + 0.6 * (chin - lip))]
+    shares = {s: [inside_share(mask_polygon(astronaut_landmarks, s, drop), tight.shape) for drop in (0.05, 0.12, 0.2)]
+              for s in ("worn", "on_chin")}  # the random styles' drops run from 0.05 to 0.2
+    assert min(shares["worn"]) > MIN_INSIDE and max(shares["on_chin"]) < MIN_INSIDE - 0.2, shares
+    assert inside_share(mask_polygon(astronaut_landmarks, "on_chin"), portraits["none"].shape) == 1.0
+    src = tmp_path / "bare"
+    src.mkdir()
+    cv2.imwrite(str(src / "tight.jpg"), tight)
+    assert main([str(src), str(tmp_path / "out"), "--states", "worn", "on_chin"]) == 0
+    made = sorted(p.name for p in (tmp_path / "out").rglob("*.jpg"))
+    assert made == ["tight__worn.jpg"], shares
+    assert main([str(src), str(tmp_path / "all"), "--states", "on_chin", "--min-inside", "0"]) == 0
+    assert [p.name for p in (tmp_path / "all").rglob("*.jpg")] == ["tight__on_chin.jpg"]
+
+
 def test_crop_then_train_then_export(labelled_folder, tmp_path):
     """Smoke training: a few dozen crops, one epoch, ONNX export with the parity check."""
     from training.augment import AugmentConfig
@@ -64,7 +85,7 @@ def test_crop_then_train_then_export(labelled_folder, tmp_path):
     every_kind = {**AugmentConfig.policy("all").as_dict(), "frame": 0.5}  # a policy given as a dict
     config.write_text(json.dumps({"crops": [str(crops)], "epochs": 1, "parts_epochs": 1, "batch_size": 8,
                                   "policy": every_kind, "balance": "cell", "near_duplicate_bits": -1,
-                                  "finetune_epochs": 1, "out": str(tmp_path / "runs")}))
+                                  "finetune_epochs": 1, "width": 8, "min_epochs": 1, "out": str(tmp_path / "runs")}))
     assert train(["--config", str(config)]) == 0
     assert (tmp_path / "runs" / "custom").is_dir(), "a dict policy trains into out/custom"
     (tmp_path / "runs" / "custom").rename(tmp_path / "run")
@@ -75,6 +96,7 @@ def test_crop_then_train_then_export(labelled_folder, tmp_path):
     assert metrics["export_max_diff"]["parts"] <= 1e-4
     for name in ("mask_classifier.onnx", "parts.onnx", "curves.png", "splits.json"):
         assert (tmp_path / "run" / name).stat().st_size > 0
+    assert (tmp_path / "run" / "mask_classifier.onnx").stat().st_size < 400_000, "width 8: a quarter of the shipped net's weights"
 
 
 def test_cell_weights_lift_rare_real_crops():
@@ -141,6 +163,22 @@ def test_frame_cut_fills_outside_with_the_face_mean_and_spares_chin_masks():
     assert (np.array(lowest)[y != 1] / 64).min() < CHIN_KEPT - 0.05, "other faces are cut higher"
     assert np.array_equal(frame_cut(tf.constant(x), tf.constant(y), 0.0, incorrect=1).numpy(), x)
 
+
+def test_shrink_blur_softens_the_chosen_share_only():
+    """A blurred crop loses fine detail but keeps its brightness; share 0 leaves the batch as it was."""
+    import tensorflow as tf
+
+    from training.augment import shrink_blur
+
+    tf.random.set_seed(0)
+    x = np.random.default_rng(1).uniform(0.0, 1.0, (200, 64, 64, 1)).astype(np.float32)
+    out = shrink_blur(tf.constant(x), 0.5).numpy()
+    changed = ~np.isclose(out, x).all(axis=(1, 2, 3))
+    assert 0.3 < changed.mean() < 0.7
+    detail = np.abs(np.diff(out, axis=2)).mean(axis=(1, 2, 3))
+    assert detail[changed].max() < 0.5 * detail[~changed].min(), "neighbouring pixels move together once blurred"
+    assert np.allclose(out.mean(axis=(1, 2, 3)), x.mean(axis=(1, 2, 3)), atol=0.02)
+    assert np.array_equal(shrink_blur(tf.constant(x), 0.0).numpy(), x)
 
 def test_train_init_must_exist(tmp_path, capsys):
     from training.train import main
@@ -209,9 +247,11 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     from training.clean import main as clean
     from training.crop import main as crop
     from training.evaluate import main as evaluate
+    from training.synth import main as synth
     from training.train import main as train
 
     assert crop([str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
+    assert synth([str(tmp_path), str(tmp_path / "out"), "--min-inside", "1.5"]) == 2
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--classifier", str(tmp_path / "none.onnx")]) == 2
     assert clean([str(tmp_path)]) == 2
     assert train(["--config", str(tmp_path / "none.json")]) == 2

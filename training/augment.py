@@ -109,3 +109,18 @@ def frame_cut(x, y, share: float, incorrect: int):
     area = tf.maximum(tf.reduce_sum(kept, axis=[1, 2, 3], keepdims=True), 1.0)
     mean = tf.reduce_sum(x * kept, axis=[1, 2, 3], keepdims=True) / area
     return tf.where(inside, x, mean)
+
+
+def shrink_blur(x, share: float):
+    """Shrink a share of a batch of crops (B, S, S, 1) to 30-70 % and grow it back.
+
+    Why: a far face reaches the crop from a few dozen pixels and is upscaled
+    into it, soft; a model trained on sharp crops alone has never seen that.
+    """
+    import tensorflow as tf
+
+    size = tf.shape(x)[1]
+    small = tf.cast(tf.cast(size, tf.float32) * tf.random.uniform([], 0.3, 0.7), tf.int32)
+    soft = tf.image.resize(tf.image.resize(x, [small, small], "area"), [size, size], "bilinear")
+    keep = tf.cast(tf.random.uniform([tf.shape(x)[0], 1, 1, 1]) >= share, x.dtype)
+    return keep * x + (1 - keep) * soft
