@@ -1,0 +1,33 @@
+"""The aligned crop: the same face gives the same crop wherever the frame ends, and what lies
+outside the frame is filled flat with the face's mean grey."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from detector.align import CROP_SIZE, align_face
+
+
+def test_face_inside_the_frame_is_cut_the_same_with_or_without_a_border(portraits, astronaut_landmarks):
+    """A wide border around the frame moves nothing: the crop comes from inside the frame either way."""
+    image = portraits["none"]
+    crop, points = align_face(image, astronaut_landmarks)
+    pad = 100
+    framed = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(255, 0, 0))
+    crop2, points2 = align_face(framed, astronaut_landmarks + pad)
+    assert crop.shape == (CROP_SIZE, CROP_SIZE)
+    assert np.abs(crop.astype(int) - crop2.astype(int)).max() <= 1
+    assert np.allclose(points, points2, atol=0.05)
+
+
+def test_face_cut_by_the_frame_is_filled_with_its_mean_grey(portraits, astronaut_landmarks):
+    """A photo that ends at the lower lip: the rows of the crop below it are one flat grey, the mean of the rest."""
+    lip = int(astronaut_landmarks[57, 1])
+    crop, points = align_face(portraits["none"][:lip], astronaut_landmarks)
+    edge = int(points[57, 1])  # about where the photo ends in the crop (the head is tilted a little)
+    below = crop[edge + 6 :]
+    assert below.size and (below == below.flat[0]).all(), "outside the photo is one flat value"
+    assert abs(int(below.flat[0]) - crop[: edge - 6].mean()) < 6
+    whole, _ = align_face(portraits["none"], astronaut_landmarks)
+    assert np.array_equal(crop[: edge - 6], whole[: edge - 6]), "inside the photo the crop is unchanged"
