@@ -153,12 +153,11 @@ class StreamWorker(threading.Thread):
             self.join(timeout)
 
     def run(self) -> None:
-        stills = self.source.stills
-        analyzer = None if stills else VideoAnalyzer(self.pipeline)
+        analyzer = None if self.source.stills else VideoAnalyzer(self.pipeline)
         while not self._halt.is_set():
             self.state = "running"
             try:
-                shown = self._play(analyzer, stills)
+                shown = self._play(analyzer)
             except Exception:  # a source that breaks mid-read (not merely ends): report, pause, reopen
                 log.exception("reading %s failed", self.source.name)
                 shown = 0
@@ -177,9 +176,9 @@ class StreamWorker(threading.Thread):
         self.state = "stopped"
         self._set_fps(0.0)
 
-    def _play(self, analyzer: VideoAnalyzer | None, stills: bool) -> int:
+    def _play(self, analyzer: VideoAnalyzer | None) -> int:
         """One pass over the source; returns the number of frames shown."""
-        pace = STILL_SECONDS if stills else (0.0 if self.source.live else 1.0 / (self.source.fps or 25.0))
+        pace = STILL_SECONDS if self.source.stills else (0.0 if self.source.live else 1.0 / (self.source.fps or 25.0))
         frames: Iterator[Frame] = iter(self.source)
         shown = 0
         try:
