@@ -80,15 +80,45 @@ def align_face(
     draws streaks under the chin that look like a mask pulled down.
     """
     matrix = alignment_matrix(landmarks, size)
-    gray = to_gray(image)
-    crop = cv2.warpAffine(gray, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
-    if not _within(matrix, size, gray.shape):
-        inside = cv2.warpAffine(np.full(gray.shape, 255, np.uint8), matrix, (size, size),
+    gray, warp = _shrunk(to_gray(image), matrix, size)
+    crop = cv2.warpAffine(gray, warp, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+    if not _within(warp, size, gray.shape):
+        inside = cv2.warpAffine(np.full(gray.shape, 255, np.uint8), warp, (size, size),
                                 flags=cv2.INTER_NEAREST, borderValue=0)
         outside = inside == 0
         if outside.any():
             crop[outside] = int(crop[~outside].mean()) if (~outside).any() else 128
     return crop, transform_points(landmarks, matrix)
+
+
+def _shrunk(gray: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The part of the frame the crop comes from, shrunk by area averaging, and the warp from it.
+
+    A face several times larger than the crop, warped directly with bilinear
+    sampling, keeps only every few pixels: skin texture and sensor noise alias
+    into speckle, and the same face gives different crops at different
+    resolutions. Shrinking the face's region first (``INTER_AREA``, as any
+    resize down should) leaves the warp a rotation at about scale 1.
+    Faces at most twice the crop's scale are warped as they are.
+    """
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if scale >= 0.5:
+        return gray, matrix
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float32)
+    x, y = transform_points(corners, cv2.invertAffineTransform(matrix)).T
+    h, w = gray.shape[:2]
+    x0, y0 = max(int(np.floor(x.min())) - 2, 0), max(int(np.floor(y.min())) - 2, 0)
+    x1, y1 = min(int(np.ceil(x.max())) + 2, w), min(int(np.ceil(y.max())) + 2, h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return gray, matrix
+    region = gray[y0:y1, x0:x1]
+    small_w, small_h = max(2, round((x1 - x0) * scale)), max(2, round((y1 - y0) * scale))
+    small = cv2.resize(region, (small_w, small_h), interpolation=cv2.INTER_AREA)
+    fx, fy = small_w / (x1 - x0), small_h / (y1 - y0)
+    # frame = small / f + origin (area resize maps pixel centres so, up to a half-pixel shift)
+    to_frame = np.array([[1 / fx, 0, x0 + 0.5 / fx - 0.5], [0, 1 / fy, y0 + 0.5 / fy - 0.5], [0, 0, 1]], np.float64)
+    warp = matrix.astype(np.float64) @ to_frame
+    return small, warp[:2].astype(np.float32)
 
 
 def _within(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> bool:

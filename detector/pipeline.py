@@ -55,6 +55,10 @@ class PipelineConfig:
     verdict in between; 1 (the default) classifies every face on every frame."""
     confident: float = 0.8
     """A track whose smoothed top probability is below this is refitted and classified on every frame."""
+    still_side: int = 2048
+    """A photo larger than this is searched for faces on a copy scaled down to it; landmarks and
+    crops still use every pixel. A 6000x6000 photo took 8 s and 4 GB searched whole
+    (``benchmarks/README.md``), and a face under 20 px of the copy is a face under 60 px of the photo."""
 
     @classmethod
     def reference(cls, **changes) -> PipelineConfig:
@@ -91,10 +95,13 @@ class Pipeline:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
     def detect(self, image: np.ndarray, still: bool = False) -> list[Detection]:
-        """Face boxes in a BGR image; ``still`` retries photos with a border."""
+        """Face boxes in a BGR image; ``still`` retries photos with a border (on at most ``still_side``)."""
         with self.timed("detect"):
-            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-            return detect_still(self.finder, rgb) if still else self.finder.detect(rgb)
+            if not still:
+                return self.finder.detect(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            small, scale = shrink_to(image, self.config.still_side)
+            found = detect_still(self.finder, cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+            return found if scale == 1.0 else [scaled(d, 1.0 / scale) for d in found]
 
     def analyse(self, image: np.ndarray, still: bool = True) -> list[Face]:
         """Every face in a BGR image with its label and visible parts (no tracking)."""
@@ -133,6 +140,21 @@ class Pipeline:
 def analyse_frame(pipeline: Pipeline, image: np.ndarray, analyzer: VideoAnalyzer | None) -> list[Face]:
     """One frame's faces: a photo judged on its own (``analyzer`` None), a video frame through its tracker."""
     return pipeline.analyse(image, still=True) if analyzer is None else analyzer(image)
+
+
+def shrink_to(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """The image scaled down so its longest side is at most ``side``, and the scale applied (1.0: untouched)."""
+    h, w = image.shape[:2]
+    scale = min(1.0, side / max(h, w))
+    if scale == 1.0:
+        return image, 1.0
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA), scale
+
+
+def scaled(detection: Detection, factor: float) -> Detection:
+    """A detection's box and keypoints multiplied by ``factor`` (back to the full image's pixels)."""
+    keypoints = None if detection.keypoints is None else detection.keypoints * factor
+    return Detection(tuple(v * factor for v in detection.box), detection.score, keypoints)
 
 
 def carry_landmarks(landmarks: np.ndarray, fitted_box: Box, box: Box) -> np.ndarray:

@@ -41,7 +41,7 @@ from detector.pipeline import Pipeline
 from detector.sources import Source, SourceError, open_source
 from detector.stream import FairLock, Metrics, StreamWorker, public_name, stats_body
 from detector.types import Face
-from detector.uploads import OPENAPI_BODY, OPENAPI_RESPONSES, UploadError, decode_image, fit, read_upload
+from detector.uploads import OPENAPI_BODY, OPENAPI_RESPONSES, UploadError, decode_image, read_upload
 
 DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
 PAGE = Path(__file__).with_name("serve_page.html")
@@ -99,13 +99,8 @@ def _upload_routes(app: FastAPI, pipeline: Pipeline, lock: FairLock, metrics: Me
     """POST /detect: one image judged on the shared pipeline, taking turns with the stream."""
 
     def analyse(image: np.ndarray) -> list[Face]:
-        small, scale = fit(image)
-        with lock:
-            faces = pipeline.analyse(small, still=True)
-        for f in faces:  # boxes in the uploaded image's pixels
-            x1, y1, x2, y2 = f.box
-            f.box = (x1 / scale, y1 / scale, x2 / scale, y2 / scale)
-        return faces
+        with lock:  # a large upload is searched scaled down (PipelineConfig.still_side)
+            return pipeline.analyse(image, still=True)
 
     @app.post("/detect", openapi_extra=OPENAPI_BODY, responses=OPENAPI_RESPONSES,
               summary="Judge every face in one uploaded image")

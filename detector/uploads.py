@@ -22,9 +22,6 @@ from starlette.requests import Request
 
 MAX_PIXELS = 40_000_000
 """Largest image decoded (about 8000 x 5000); a bigger declared size is refused unread."""
-MAX_SIDE = 2048
-"""Larger uploads are analysed scaled down to this side: a small PNG of a blank 6000x6000
-canvas would otherwise hold the shared pipeline for tens of seconds."""
 MULTIPART_SLACK = 64 * 1024
 """Room for the multipart envelope (boundaries, part headers) on top of the image limit."""
 ACCEPTED_TYPES = ("image/jpeg", "image/png", "image/bmp", "image/webp", "application/octet-stream")
@@ -37,15 +34,6 @@ class UploadError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def fit(image: np.ndarray, max_side: int = MAX_SIDE) -> tuple[np.ndarray, float]:
-    """The image scaled down to ``max_side`` at most, and the scale applied (1.0 when untouched)."""
-    h, w = image.shape[:2]
-    scale = min(1.0, max_side / max(h, w))
-    if scale == 1.0:
-        return image, 1.0
-    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA), scale
 
 
 def check_content_type(content_type: str | None) -> None:

@@ -3,7 +3,8 @@
 * the fast path never imports TensorFlow (nor scipy.optimize, ~0.7 s of start-up);
 * frames between full detections still give every face a box, a track and a label;
 * the benchmark's agreement measure counts what it says on a tiny synthetic case;
-* a live source drops stale frames, a file source drops none.
+* a live source drops stale frames, a file source drops none;
+* a large photo is searched on a smaller copy, and answered in its own pixels.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 import time
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 from conftest import ROOT, count_frames, frames_of
@@ -154,3 +156,22 @@ def test_live_source_drops_stale_frames_and_files_drop_none(demo_clip):
     assert not any(t.name == reader.name and t.is_alive() for t in threading.enumerate())
     indices = [frame.index for frame in open_source(str(demo_clip))]
     assert indices == list(range(count_frames(demo_clip))), "a file is read frame by frame, none dropped"
+
+
+def test_large_photo_is_searched_small_and_answered_in_its_pixels(pipeline, portraits, monkeypatch):
+    """Past ``still_side`` a photo's faces are found on a scaled copy (a 6000 px photo searched whole
+    took 8 s and 4 GB): boxes, keypoints and the landmark fit come back in the photo's own pixels."""
+    small = portraits["none"]
+    big = cv2.resize(small, None, fx=5, fy=5, interpolation=cv2.INTER_CUBIC)
+    searched = []
+    finder_detect = pipeline.finder.detect
+    monkeypatch.setattr(pipeline.finder, "detect", lambda rgb, t=None: searched.append(rgb.shape) or finder_detect(rgb, t))
+    (near,) = pipeline.detect(small, still=True)
+    (far,) = pipeline.detect(big, still=True)
+    assert max(searched[-1][:2]) == pipeline.config.still_side < max(big.shape)
+    assert np.allclose(np.array(far.box) / 5, near.box, atol=3)
+    assert np.allclose(far.keypoints / 5, near.keypoints, atol=3)
+    (face,) = pipeline.analyse(big)
+    (face_small,) = pipeline.analyse(small)
+    assert face.label == face_small.label == "no_mask"
+    assert np.abs(face.landmarks / 5 - face_small.landmarks).mean() < 2

@@ -139,6 +139,53 @@ def test_set_weights_and_real_only():
     assert [r.group for r in real_only(data).records] == ["b", "c", "d"]
 
 
+def test_split_is_decided_by_real_photos_and_painted_faces_follow_theirs():
+    """Remaking the painted set must not move a real photo between splits, and a painted face is held
+    out with its photo. (Painted crops' hashes used to join the near-duplicate grouping: a painted face
+    within a few bits of two real photos that are not near-duplicates of each other merged them.)"""
+    from training.data import split_records
+    from training.datasets import CropRecord
+
+    rng = np.random.default_rng(0)
+    real = [CropRecord(f"r{i:03d}.png", "no_mask", f"set/{i}.jpg", f"set/{i}") for i in range(400)]
+    real_hashes = [rng.random(64) < 0.5 for _ in real]
+    painted, painted_hashes = [], []
+    for i in range(0, 400, 2):  # photo i + 1 made 10 bits from photo i, a painting 5 bits from each
+        flip = rng.choice(64, 10, replace=False)
+        real_hashes[i + 1] = real_hashes[i].copy()
+        real_hashes[i + 1][flip] ^= True
+        bridge = real_hashes[i].copy()
+        bridge[flip[:5]] ^= True
+        painted.append(CropRecord(f"p{i:03d}.png", "mask", f"synth_set/{i + 1}.jpg", f"synth_set/{i + 1}"))
+        painted_hashes.append(bridge)
+    alone = split_records(real, real_hashes)
+    both = split_records(real + painted, real_hashes + painted_hashes)
+    assert both[:400] == alone
+    assert both[400:] == [alone[i + 1] for i in range(0, 400, 2)]
+    assert {alone[i] != alone[i + 1] for i in range(0, 400, 2)} == {True, False}, "the pairs stay apart"
+    orphan = CropRecord("o.png", "mask", "synth_set/x.jpg", "synth_set/never_cropped")
+    assert split_records(real + [orphan], real_hashes + [None])[-1] in {"train", "val", "test"}
+    moved = [CropRecord(f"/elsewhere/{r.file}", r.label, r.source, r.group) for r in real]
+    assert split_records(moved[::-1], real_hashes[::-1]) == alone[::-1], "folder and order of the crops change nothing"
+
+
+def test_assign_splits_joins_groups_and_near_duplicates_transitively():
+    """Photo a shares a group with b, b is a near-duplicate of c: all three go to one split."""
+    from training.splits import assign_splits
+
+    rng = np.random.default_rng(1)
+    hashes = [rng.random(64) < 0.5 for _ in range(60)]
+    hashes[2] = hashes[1].copy()
+    keys = [f"k{i:02d}" for i in range(60)]
+    for shift in range(40):  # the names decide the split; some naming must have put them apart
+        groups = [f"g{i}" for i in range(60)]
+        groups[1] = groups[0]
+        named = keys[shift:] + keys[:shift]
+        split = assign_splits(groups, named, hashes)
+        assert split[named[0]] == split[named[1]] == split[named[2]]
+    assert len(set(assign_splits(keys, keys, hashes).values())) == 3
+
+
 def test_frame_cut_fills_outside_with_the_face_mean_and_spares_chin_masks():
     """Cut crops are grey outside a box, the mean of what is kept inside; incorrect faces keep their chin."""
     import tensorflow as tf

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from detector.align import MODEL_SIZE, PATCH_SIZE, model_input, part_patches
 from detector.types import LABELS
 from training.datasets import CropRecord, part_targets, read_index
-from training.splits import NEAR_DUPLICATE_BITS, assign_splits, phash
+from training.splits import NEAR_DUPLICATE_BITS, assign_splits, phash, stable_split
 
 
 @dataclass
@@ -49,22 +49,41 @@ def source_set(record: CropRecord) -> str:
     return record.source.split("/")[0]
 
 
+def split_records(records: list[CropRecord], hashes: list[np.ndarray | None],
+                  near_duplicate_bits: int = NEAR_DUPLICATE_BITS) -> list[str]:
+    """train / val / test per record, decided by the real photos alone, the same wherever the crops live.
+
+    Real crops are grouped by photo and near-duplicate hash (``assign_splits``),
+    each group named by the first of its photos' names in the datasets
+    (``chandrika/with_mask/0129.jpg``). A painted face goes wherever the photo
+    it was painted on went (a photo no real crop came from falls back to
+    ``stable_split`` of its name). Two things this rules out, both seen: the
+    groups were named by the crop files' paths, so cropping into another
+    folder reshuffled the whole split; and painted crops' hashes joined the
+    grouping, so remaking the painted set moved real photos between splits.
+    ``hashes`` may be None for painted records.
+    """
+    real = sorted((i for i, r in enumerate(records) if not is_painted(r)), key=lambda i: records[i].source)
+    keys = [records[i].source for i in real]
+    split = assign_splits([records[i].group for i in real], keys, [hashes[i] for i in real], near_duplicate_bits)
+    by_photo = {records[i].group: split[records[i].source] for i in real}
+    return [split[r.source] if not is_painted(r) else by_photo.get(photo_group(r)) or stable_split(photo_group(r))
+            for r in records]
+
+
 def load_splits(
     crop_dirs: list[Path], limit: int | None = None, near_duplicate_bits: int = NEAR_DUPLICATE_BITS
 ) -> dict[str, Arrays]:
-    """All crops of ``crop_dirs``, split train / val / test by group and near-duplicate hash."""
+    """All crops of ``crop_dirs``, split train / val / test by photo and near-duplicate hash."""
     records = [r for d in crop_dirs for r in read_index(Path(d))]
     if limit:
         records = records[:: max(1, len(records) // limit)][:limit]
-    crops, hashes = [], []
-    for r in tqdm(records, desc="load crops", unit="crop"):
-        crop = cv2.imread(r.file, cv2.IMREAD_GRAYSCALE)
-        crops.append(crop)
-        hashes.append(phash(crop))
-    split = assign_splits([photo_group(r) for r in records], [r.file for r in records], hashes, near_duplicate_bits)
+    crops = [cv2.imread(r.file, cv2.IMREAD_GRAYSCALE) for r in tqdm(records, desc="load crops", unit="crop")]
+    hashes = [None if is_painted(r) else phash(crop) for r, crop in zip(records, crops)]
+    split = split_records(records, hashes, near_duplicate_bits)
     out = {}
     for name in ("train", "val", "test"):
-        idx = [i for i, r in enumerate(records) if split[r.file] == name]
+        idx = [i for i, s in enumerate(split) if s == name]
         sub = [records[i] for i in idx]
         out[name] = Arrays(
             x=model_input([crops[i] for i in idx]) if idx else np.zeros((0, MODEL_SIZE, MODEL_SIZE, 1), np.float32),

@@ -11,7 +11,8 @@ split never changes between runs or machines.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import imagehash
@@ -35,9 +36,9 @@ def phash(image: np.ndarray | Path | str) -> np.ndarray:
     return imagehash.phash(pil.convert("L")).hash.flatten()
 
 
-def near_duplicate_groups(keys: list[str], hashes: list[np.ndarray], bits: int = NEAR_DUPLICATE_BITS) -> dict[str, str]:
-    """Map each key to a group name shared by all its near-duplicates (transitively)."""
-    parent = list(range(len(keys)))
+def _roots(n: int, pairs: Iterable[tuple[int, int]]) -> list[int]:
+    """Connected components of ``n`` items joined by ``pairs``: each item's smallest member index."""
+    parent = list(range(n))
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -45,29 +46,38 @@ def near_duplicate_groups(keys: list[str], hashes: list[np.ndarray], bits: int =
             i = parent[i]
         return i
 
-    packed = np.packbits(np.array(hashes, dtype=bool).reshape(len(keys), -1), axis=1)
-    for i in range(len(keys)):
+    for i, j in pairs:
+        a, b = find(i), find(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return [find(i) for i in range(n)]
+
+
+def _near_pairs(hashes: list[np.ndarray], bits: int) -> Iterator[tuple[int, int]]:
+    """Index pairs whose hashes differ in ``bits`` bits or fewer."""
+    packed = np.packbits(np.array(hashes, dtype=bool).reshape(len(hashes), -1), axis=1)
+    for i in range(len(hashes)):
         dist = np.unpackbits(packed[i + 1 :] ^ packed[i], axis=1).sum(axis=1)
-        for j in np.nonzero(dist <= bits)[0]:
-            a, b = find(i), find(i + 1 + int(j))
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    return {k: keys[find(i)] for i, k in enumerate(keys)}
+        yield from ((i, i + 1 + int(j)) for j in np.nonzero(dist <= bits)[0])
+
+
+def near_duplicate_groups(keys: list[str], hashes: list[np.ndarray], bits: int = NEAR_DUPLICATE_BITS) -> dict[str, str]:
+    """Map each key to a group name shared by all its near-duplicates (transitively)."""
+    roots = _roots(len(keys), _near_pairs(hashes, bits))
+    return {k: keys[r] for k, r in zip(keys, roots)}
 
 
 def assign_splits(
     groups: Iterable[str], keys: list[str], hashes: list[np.ndarray], bits: int = NEAR_DUPLICATE_BITS
 ) -> dict[str, str]:
-    """Split per key: near-duplicates are merged, then whole groups go to one side.
+    """Split per key: keys of one group, or near-duplicates of each other, share a split (transitively).
 
-    ``groups`` gives each key's own group (e.g. the scene photo it came from);
-    keys in one group, or near-duplicates of each other, share a split.
+    ``groups`` gives each key's own group (e.g. the scene photo it came from).
+    A component is named by its first key, so where every key is its own group
+    the split is ``near_duplicate_groups``'.
     """
-    groups = list(groups)
-    dup = near_duplicate_groups(keys, hashes, bits) if bits >= 0 else {k: k for k in keys}
-    # union the explicit groups with the near-duplicate ones
-    first_of_group: dict[str, str] = {}
-    for key, group in zip(keys, groups):
-        first_of_group.setdefault(group, dup[key])
-    root = {key: min(dup[key], first_of_group[group]) for key, group in zip(keys, groups)}
-    return {key: stable_split(root[key]) for key in keys}
+    first: dict[str, int] = {}
+    same_group = [(first.setdefault(g, i), i) for i, g in enumerate(groups)]
+    near = _near_pairs(hashes, bits) if bits >= 0 else iter(())
+    roots = _roots(len(keys), itertools.chain(same_group, near))
+    return {k: stable_split(keys[r]) for k, r in zip(keys, roots)}
