@@ -61,20 +61,14 @@ def _near_pairs(hashes: list[np.ndarray], bits: int) -> Iterator[tuple[int, int]
         yield from ((i, i + 1 + int(j)) for j in np.nonzero(dist <= bits)[0])
 
 
-def near_duplicate_groups(keys: list[str], hashes: list[np.ndarray], bits: int = NEAR_DUPLICATE_BITS) -> dict[str, str]:
-    """Map each key to a group name shared by all its near-duplicates (transitively)."""
-    roots = _roots(len(keys), _near_pairs(hashes, bits))
-    return {k: keys[r] for k, r in zip(keys, roots)}
-
-
 def assign_splits(
     groups: Iterable[str], keys: list[str], hashes: list[np.ndarray], bits: int = NEAR_DUPLICATE_BITS
 ) -> dict[str, str]:
     """Split per key: keys of one group, or near-duplicates of each other, share a split (transitively).
 
     ``groups`` gives each key's own group (e.g. the scene photo it came from).
-    A component is named by its first key, so where every key is its own group
-    the split is ``near_duplicate_groups``'.
+    A component is named by its first key in ``keys``' order, so sorted keys
+    give a split that does not depend on the order the crops were read in.
     """
     first: dict[str, int] = {}
     same_group = [(first.setdefault(g, i), i) for i, g in enumerate(groups)]
