@@ -4,7 +4,8 @@ Used by the embedded demo (``python -m detector --demo``) and by
 ``training.synth`` to make masked faces in every way of wearing one. A mask is
 a polygon along the jaw whose top edge sits on the nose bridge (worn), under
 the nose (incorrect) or under the lower lip (on the chin, incorrect), filled in
-a random colour and pattern with shading, so no class can be told by colour.
+a random colour and pattern with shading, so no class can be told by colour,
+or in a swatch of real cloth cut from a photo of a worn mask (``MaskStyle.cloth``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class MaskStyle:
     """Draw ear loops toward the ears."""
     drop: float = 0.12
     """How far the lower edge hangs below the chin, as a share of face height."""
+    cloth: np.ndarray | None = None
+    """A swatch of real mask cloth (BGR, cut from a photo of a worn mask), stretched over the
+    mask instead of the painted colour and pattern: real folds, weave and light."""
 
     @classmethod
     def random(cls, rng: np.random.Generator) -> MaskStyle:
@@ -81,7 +85,9 @@ def mask_polygon(lm: np.ndarray, state: str, drop: float = 0.12) -> np.ndarray:
 
 
 def _texture(h: int, w: int, style: MaskStyle, rng: np.random.Generator) -> np.ndarray:
-    """The mask cloth: colour, pattern and edge shading, as float BGR."""
+    """The mask cloth: a real swatch stretched to size, or colour and pattern, as float BGR."""
+    if style.cloth is not None:
+        return cv2.resize(style.cloth, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     cloth = np.empty((h, w, 3), np.float32)
     cloth[:] = style.colour
     step = max(4, h // 8)
@@ -129,7 +135,8 @@ def paint_mask(
     out = image.astype(np.float32) * (1 - alpha) + cloth * alpha
     if style.loops:
         thick = max(1, int(0.01 * max(bw, bh)))
-        colour = tuple(float(c) for c in np.array(style.colour) * 0.9)
+        base = style.colour if style.cloth is None else style.cloth.reshape(-1, 3).mean(axis=0)
+        colour = tuple(float(c) for c in np.array(base) * 0.9)
         for corner, ear in ((poly[0], landmarks[0]), (poly[-2] if state == "worn" else poly[-3], landmarks[16])):
             cv2.line(out, tuple(int(v) for v in corner), tuple(int(v) for v in ear), colour, thick, cv2.LINE_AA)
     return np.clip(out, 0, 255).astype(np.uint8)

@@ -55,10 +55,11 @@ class PipelineConfig:
     verdict in between; 1 (the default) classifies every face on every frame."""
     confident: float = 0.8
     """A track whose smoothed top probability is below this is refitted and classified on every frame."""
-    still_side: int = 2048
-    """A photo larger than this is searched for faces on a copy scaled down to it; landmarks and
-    crops still use every pixel. A 6000x6000 photo took 8 s and 4 GB searched whole
-    (``benchmarks/README.md``), and a face under 20 px of the copy is a face under 60 px of the photo."""
+    search_side: int = 1920
+    """A photo or frame larger than this is searched for faces on a copy scaled down to it;
+    landmarks and crops still use every pixel. A 6000x6000 photo took 8 s and 4 GB searched
+    whole, a 4K frame 0.3 s and 0.7 GB (``benchmarks/README.md``); 1080p and smaller are
+    searched as they are, and on the copy of a 4K frame the video's 40 px floor is 80 px."""
 
     @classmethod
     def reference(cls, **changes) -> PipelineConfig:
@@ -95,12 +96,12 @@ class Pipeline:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
     def detect(self, image: np.ndarray, still: bool = False) -> list[Detection]:
-        """Face boxes in a BGR image; ``still`` retries photos with a border (on at most ``still_side``)."""
+        """Face boxes in a BGR image, searched at most ``search_side`` large; ``still`` retries
+        photos with a border."""
         with self.timed("detect"):
-            if not still:
-                return self.finder.detect(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-            small, scale = shrink_to(image, self.config.still_side)
-            found = detect_still(self.finder, cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+            small, scale = shrink_to(image, self.config.search_side)
+            rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+            found = detect_still(self.finder, rgb) if still else self.finder.detect(rgb)
             return found if scale == 1.0 else [scaled(d, 1.0 / scale) for d in found]
 
     def analyse(self, image: np.ndarray, still: bool = True) -> list[Face]:
@@ -214,9 +215,10 @@ class VideoAnalyzer:
         boxes = [t.box for t in self.tracker.tracks if t.missed == 0]
         if k == 1 or refine is None or self.frames % k == 0 or not boxes:
             return self.pipeline.detect(image)
-        with self.pipeline.timed("follow"):
-            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-            return [d for d in refine(rgb, boxes) if d is not None]
+        with self.pipeline.timed("follow"):  # on the same copy as the search: ONet sees 48 px anyway
+            small, scale = shrink_to(image, self.pipeline.config.search_side)
+            found = refine(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), [tuple(v * scale for v in b) for b in boxes])
+            return [d if scale == 1.0 else scaled(d, 1.0 / scale) for d in found if d is not None]
 
     def _turn(self, track: Track | None, every: int) -> bool:
         """Whether a face needs fresh work this frame: it is new, its track is unsure, or it is its turn.

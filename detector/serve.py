@@ -99,7 +99,7 @@ def _upload_routes(app: FastAPI, pipeline: Pipeline, lock: FairLock, metrics: Me
     """POST /detect: one image judged on the shared pipeline, taking turns with the stream."""
 
     def analyse(image: np.ndarray) -> list[Face]:
-        with lock:  # a large upload is searched scaled down (PipelineConfig.still_side)
+        with lock:  # a large upload is searched scaled down (PipelineConfig.search_side)
             return pipeline.analyse(image, still=True)
 
     @app.post("/detect", openapi_extra=OPENAPI_BODY, responses=OPENAPI_RESPONSES,

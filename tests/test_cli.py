@@ -81,6 +81,7 @@ BAD_INPUTS: dict[str, tuple[list[str], str]] = {
     "no camera": (["--source", "7"], "no camera at index 7"),
     "bad output type": (["--source", "{tmp}/ok.png", "--output", "{tmp}/x.xyz"], "unsupported video type"),
     "unwritable json": (["--source", "{tmp}/ok.png", "--json", "{tmp}/no/x.jsonl"], "cannot write JSON"),
+    "tiny search side": (["--source", "{tmp}/ok.png", "--search-side", "10"], "--search-side must be at least 64"),
 }
 """Case -> (arguments, with {tmp} for the test's folder; what the one error line must say)."""
 

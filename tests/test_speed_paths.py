@@ -159,7 +159,7 @@ def test_live_source_drops_stale_frames_and_files_drop_none(demo_clip):
 
 
 def test_large_photo_is_searched_small_and_answered_in_its_pixels(pipeline, portraits, monkeypatch):
-    """Past ``still_side`` a photo's faces are found on a scaled copy (a 6000 px photo searched whole
+    """Past ``search_side`` a photo's faces are found on a scaled copy (a 6000 px photo searched whole
     took 8 s and 4 GB): boxes, keypoints and the landmark fit come back in the photo's own pixels."""
     small = portraits["none"]
     big = cv2.resize(small, None, fx=5, fy=5, interpolation=cv2.INTER_CUBIC)
@@ -168,10 +168,29 @@ def test_large_photo_is_searched_small_and_answered_in_its_pixels(pipeline, port
     monkeypatch.setattr(pipeline.finder, "detect", lambda rgb, t=None: searched.append(rgb.shape) or finder_detect(rgb, t))
     (near,) = pipeline.detect(small, still=True)
     (far,) = pipeline.detect(big, still=True)
-    assert max(searched[-1][:2]) == pipeline.config.still_side < max(big.shape)
+    assert max(searched[-1][:2]) == pipeline.config.search_side < max(big.shape)
     assert np.allclose(np.array(far.box) / 5, near.box, atol=3)
     assert np.allclose(far.keypoints / 5, near.keypoints, atol=3)
     (face,) = pipeline.analyse(big)
     (face_small,) = pipeline.analyse(small)
     assert face.label == face_small.label == "no_mask"
     assert np.abs(face.landmarks / 5 - face_small.landmarks).mean() < 2
+
+
+def test_large_video_frames_are_searched_and_followed_on_a_copy(pipeline, portraits, monkeypatch):
+    """A 4K frame is searched (and its faces followed by ONet) on a ``search_side`` copy, 4x faster
+    on 4K video (benchmarks/README.md); the tracked face comes back in the frame's own pixels."""
+    small = portraits["none"]
+    big = cv2.resize(small, None, fx=5, fy=5, interpolation=cv2.INTER_CUBIC)
+    seen = []
+    for name in ("detect", "refine"):
+        method = getattr(pipeline.finder, name)
+        monkeypatch.setattr(pipeline.finder, name, lambda rgb, *a, _m=method: seen.append(rgb.shape) or _m(rgb, *a))
+    analyzer = VideoAnalyzer(pipeline)
+    (near,) = VideoAnalyzer(pipeline)(small)
+    seen.clear()
+    faces = [analyzer(big) for _ in range(3)]
+    assert len(seen) == 3 and all(max(shape[:2]) == pipeline.config.search_side for shape in seen)
+    for (face,) in faces:
+        assert np.allclose(np.array(face.box) / 5, near.box, atol=4)
+        assert face.label == near.label == "no_mask"

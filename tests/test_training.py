@@ -71,6 +71,35 @@ def test_synth_leaves_out_masks_the_photo_cuts_off(portraits, astronaut_landmark
     assert [p.name for p in (tmp_path / "all").rglob("*.jpg")] == ["tight__on_chin.jpg"]
 
 
+def test_synth_dresses_masks_in_real_cloth(portraits, astronaut_landmarks, tmp_path):
+    """``--cloth``: the cloth of a worn mask in a labelled folder (a red one, a colour the painter
+    never picks) is cut by landmarks and worn under the nose and on the chin of a bare face."""
+    from detector.masks import mask_polygon
+    from training.synth import cloth_swatch, main
+
+    red = MaskStyle(colour=(30, 30, 200), pattern="plain", shade=0.0, loops=False)
+    worn = paint_mask(portraits["none"], astronaut_landmarks, "worn", red)
+    swatch = cloth_swatch(worn, astronaut_landmarks)
+    assert swatch is not None and np.abs(np.median(swatch.reshape(-1, 3), axis=0) - (30, 30, 200)).max() < 20
+    assert cloth_swatch(worn[: int(astronaut_landmarks[57, 1])], astronaut_landmarks) is None, "cut off: no swatch"
+    (tmp_path / "masked" / "with_mask").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "masked" / "with_mask" / "red.png"), worn)
+    (tmp_path / "bare").mkdir()
+    cv2.imwrite(str(tmp_path / "bare" / "a.png"), portraits["none"])
+    args = [str(tmp_path / "bare"), str(tmp_path / "out"), "--cloth", str(tmp_path / "masked"), "--cloth-share", "1"]
+    assert main(args) == 0
+    for state in ("under_nose", "on_chin"):
+        out = cv2.imread(str(tmp_path / "out" / "incorrect" / f"a__{state}.jpg"))
+        inside = np.zeros(out.shape[:2], np.uint8)
+        cv2.fillPoly(inside, [mask_polygon(astronaut_landmarks, state, 0.05)], 1)
+        b, g, r = np.median(out[cv2.erode(inside, np.ones((9, 9), np.uint8)) > 0], axis=0)
+        assert r > 130 and max(b, g) < 90, (state, b, g, r)
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"masked/with_mask/red.png": "test"}))
+    assert main([args[0], str(tmp_path / "out2"), *args[2:], "--cloth-splits", str(splits)]) == 2, \
+        "a held-out photo lends no cloth, and with none left the tool says so"
+
+
 def test_crop_then_train_then_export(labelled_folder, tmp_path):
     """Smoke training: a few dozen crops, one epoch, ONNX export with the parity check."""
     from training.augment import AugmentConfig

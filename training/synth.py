@@ -17,6 +17,7 @@ is a mask worn wrong.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -50,6 +51,46 @@ def inside_share(polygon: np.ndarray, shape: tuple[int, ...]) -> float:
     return float(canvas[-y1 : h - y1, -x1 : w - x1].sum()) / total if total else 0.0
 
 
+def cloth_swatch(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """The cloth of a worn mask: the box from mid-nose to below the mouth, between the jaw's
+    inner points (4 and 12), where a worn mask is all there is. None if it leaves the photo
+    or is under 16 px; landmarks locate the region under a mask too."""
+    x1, x2 = landmarks[4, 0], landmarks[12, 0]
+    y1 = landmarks[29, 1]
+    y2 = landmarks[57, 1] + 0.5 * (landmarks[8, 1] - landmarks[57, 1])
+    x1, y1, x2, y2 = (int(round(v)) for v in (x1, y1, x2, y2))
+    h, w = image.shape[:2]
+    if x1 < 0 or y1 < 0 or x2 > w or y2 > h or min(x2 - x1, y2 - y1) < 16:
+        return None
+    return image[y1:y2, x1:x2].copy()
+
+
+def cloth_swatches(folders: list[Path], splits: dict[str, str] | None, limit: int | None, seed: int) -> list[np.ndarray]:
+    """Swatches from the ``mask`` photos of labelled folders (only those ``splits`` puts in
+    train, when given, so no held-out photo lends its mask to training)."""
+    finder, landmarker = make_finder("onnx", FinderConfig()), Landmarker()
+    photos = [(root, f) for root in folders for sub in sorted(root.iterdir())
+              if sub.is_dir() and FOLDER_LABELS.get(sub.name) == "mask"
+              for f in sorted(sub.iterdir()) if f.suffix.lower() in IMAGE_EXTS]
+    if splits is not None:
+        photos = [(r, f) for r, f in photos if splits.get(f"{r.name}/{f.parent.name}/{f.name}") == "train"]
+    rng = np.random.default_rng(seed)
+    photos = [photos[i] for i in sorted(rng.permutation(len(photos))[:limit])] if limit else photos
+    swatches = []
+    for _, path in tqdm(photos, desc="cloth", unit="img"):
+        try:
+            image = read_image(path)
+        except SourceError:
+            continue
+        found = detect_still(finder, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        if found:
+            landmarks = landmarker(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), largest(found).box)
+            swatch = cloth_swatch(image, landmarks)
+            if swatch is not None:
+                swatches.append(swatch)
+    return swatches
+
+
 def bare_faces(src: Path) -> list[Path]:
     """Photos of bare faces: ``no_mask``-like subfolders if any, else every image in SRC."""
     subs = [p for p in src.iterdir() if p.is_dir() and FOLDER_LABELS.get(p.name) == "no_mask"] if src.is_dir() else []
@@ -58,10 +99,12 @@ def bare_faces(src: Path) -> list[Path]:
 
 
 def synthesize(
-    src: Path, dst: Path, states: tuple[str, ...], seed: int, limit: int | None, min_inside: float = MIN_INSIDE
+    src: Path, dst: Path, states: tuple[str, ...], seed: int, limit: int | None, min_inside: float = MIN_INSIDE,
+    swatches: list[np.ndarray] | None = None, cloth_share: float = 0.0,
 ) -> tuple[int, int, Counter]:
-    """Paint every state on every face found where the mask fits the photo (``min_inside``);
-    returns (photos used, photos with no face, states left unpainted by state)."""
+    """Paint every state on every face found where the mask fits the photo (``min_inside``),
+    a share ``cloth_share`` of them in a real cloth swatch; returns (photos used, photos with
+    no face, states left unpainted by state)."""
     rng = np.random.default_rng(seed)
     finder, landmarker = make_finder("onnx", FinderConfig()), Landmarker()
     photos = bare_faces(src)[:limit]
@@ -82,6 +125,9 @@ def synthesize(
         landmarks = landmarker(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), box)
         for state in states:
             style = MaskStyle.random(rng)
+            if swatches and rng.random() < cloth_share:
+                swatch = swatches[rng.integers(len(swatches))]
+                style.cloth = swatch[:, ::-1] if rng.random() < 0.5 else swatch
             if inside_share(mask_polygon(landmarks, state, style.drop), image.shape) < min_inside:
                 outside[state] += 1
                 continue
@@ -108,16 +154,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, help="use at most this many photos")
     p.add_argument("--min-inside", type=float, default=MIN_INSIDE,
                    help=f"share of a mask that must lie inside the photo for it to be painted (default {MIN_INSIDE})")
+    p.add_argument("--cloth", type=Path, nargs="+", default=[],
+                   help="labelled folder(s) whose mask photos lend real cloth swatches to the painted masks")
+    p.add_argument("--cloth-share", type=float, default=0.7, help="share of masks in real cloth (default 0.7)")
+    p.add_argument("--cloth-splits", type=Path, help="splits.json: take cloth only from photos it puts in train")
+    p.add_argument("--cloth-limit", type=int, help="cut at most this many swatches")
     args = p.parse_args(argv)
-    if not args.src.exists():
-        print(f"error: no such folder: {args.src}", file=sys.stderr)
-        return 2
+    for path in [args.src, *args.cloth, *([args.cloth_splits] if args.cloth_splits else [])]:
+        if not path.exists():
+            print(f"error: no such file or folder: {path}", file=sys.stderr)
+            return 2
     if not 0.0 <= args.min_inside <= 1.0:
         print(f"error: --min-inside must be between 0 and 1, got {args.min_inside}", file=sys.stderr)
         return 2
+    if not 0.0 <= args.cloth_share <= 1.0:
+        print(f"error: --cloth-share must be between 0 and 1, got {args.cloth_share}", file=sys.stderr)
+        return 2
     try:
-        used, missed, outside = synthesize(args.src, args.dst, tuple(args.states), args.seed, args.limit, args.min_inside)
-    except SourceError as err:
+        splits = json.loads(args.cloth_splits.read_text()) if args.cloth_splits else None
+        swatches = cloth_swatches(args.cloth, splits, args.cloth_limit, args.seed) if args.cloth else []
+        if args.cloth and not swatches:
+            raise SourceError(f"no mask photo with a usable face in {', '.join(map(str, args.cloth))}")
+        used, missed, outside = synthesize(args.src, args.dst, tuple(args.states), args.seed, args.limit,
+                                           args.min_inside, swatches, args.cloth_share)
+    except (SourceError, json.JSONDecodeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     left = ", ".join(f"{n} {state}" for state, n in sorted(outside.items())) or "none"
