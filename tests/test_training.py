@@ -98,6 +98,7 @@ def test_synth_dresses_masks_in_real_cloth(portraits, astronaut_landmarks, tmp_p
     splits.write_text(json.dumps({"masked/with_mask/red.png": "test"}))
     assert main([args[0], str(tmp_path / "out2"), *args[2:], "--cloth-splits", str(splits)]) == 2, \
         "a held-out photo lends no cloth, and with none left the tool says so"
+    assert main([args[0], str(tmp_path / "out3"), "--cloth", str(splits)]) == 2, "a file is no labelled folder"
 
 
 def test_crop_then_train_then_export(labelled_folder, tmp_path):

@@ -8,6 +8,12 @@ and shading so that no class can be recognised by colour. Writes
 ``DST/mask/<name>__worn.jpg``, ``DST/incorrect/<name>__under_nose.jpg``,
 ``DST/incorrect/<name>__on_chin.jpg`` and ``DST/contact_sheet.png``.
 
+``--cloth DIR`` dresses a share of the masks in real cloth instead: swatches cut
+by landmarks from the ``mask`` photos of a labelled folder (``--cloth-splits``
+keeps only photos a split puts in train). Tried in session 7 and not used for
+the shipped model (models/README.md): it finds more real masks worn wrong but
+calls more tight photos ``incorrect``.
+
 A state is not painted where most of its mask would fall outside the photo
 (``MIN_INSIDE``): on a photo cut at the chin, a mask "on the chin" is barely
 there, and the picture would teach that a bare face cut by the photo's edge
@@ -158,12 +164,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="labelled folder(s) whose mask photos lend real cloth swatches to the painted masks")
     p.add_argument("--cloth-share", type=float, default=0.7, help="share of masks in real cloth (default 0.7)")
     p.add_argument("--cloth-splits", type=Path, help="splits.json: take cloth only from photos it puts in train")
-    p.add_argument("--cloth-limit", type=int, help="cut at most this many swatches")
+    p.add_argument("--cloth-limit", type=int, help="cut swatches from at most this many mask photos (a seeded sample)")
     args = p.parse_args(argv)
     for path in [args.src, *args.cloth, *([args.cloth_splits] if args.cloth_splits else [])]:
         if not path.exists():
             print(f"error: no such file or folder: {path}", file=sys.stderr)
             return 2
+    for path in args.cloth:
+        if not path.is_dir():
+            print(f"error: --cloth wants a labelled folder, not a file: {path}", file=sys.stderr)
+            return 2
+    if args.cloth_splits and not args.cloth_splits.is_file():
+        print(f"error: --cloth-splits wants a splits.json file: {args.cloth_splits}", file=sys.stderr)
+        return 2
     if not 0.0 <= args.min_inside <= 1.0:
         print(f"error: --min-inside must be between 0 and 1, got {args.min_inside}", file=sys.stderr)
         return 2
