@@ -104,8 +104,7 @@ def _shrunk(gray: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.ndarray
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if scale >= 0.5:
         return gray, matrix
-    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float32)
-    x, y = transform_points(corners, cv2.invertAffineTransform(matrix)).T
+    x, y = _corners_in_frame(matrix, size)
     h, w = gray.shape[:2]
     x0, y0 = max(int(np.floor(x.min())) - 2, 0), max(int(np.floor(y.min())) - 2, 0)
     x1, y1 = min(int(np.ceil(x.max())) + 2, w), min(int(np.ceil(y.max())) + 2, h)
@@ -128,10 +127,17 @@ def _within(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> bool:
     fall inside the frame, every pixel does. Checking them skips warping a
     full-frame mask for each face in the middle of a video frame.
     """
-    corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], np.float32)
-    x, y = transform_points(corners, cv2.invertAffineTransform(matrix)).T
+    x, y = _corners_in_frame(matrix, size - 1)
     h, w = shape[:2]
     return bool((x >= 0).all() and (x <= w - 1).all() and (y >= 0).all() and (y <= h - 1).all())
+
+
+def _corners_in_frame(matrix: np.ndarray, far: float) -> tuple[np.ndarray, np.ndarray]:
+    """Frame x and y of the crop points (0, 0), (far, 0), (0, far), (far, far) under ``matrix``
+    (frame to crop): the crop's outline (``far`` = size) or its corner pixels (size - 1)."""
+    corners = np.array([[0, 0], [far, 0], [0, far], [far, far]], np.float32)
+    x, y = transform_points(corners, cv2.invertAffineTransform(matrix)).T
+    return x, y
 
 
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:

@@ -99,10 +99,15 @@ class Pipeline:
         """Face boxes in a BGR image, searched at most ``search_side`` large; ``still`` retries
         photos with a border."""
         with self.timed("detect"):
-            small, scale = shrink_to(image, self.config.search_side)
-            rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+            rgb, scale = self.search_copy(image)
             found = detect_still(self.finder, rgb) if still else self.finder.detect(rgb)
             return found if scale == 1.0 else [scaled(d, 1.0 / scale) for d in found]
+
+    def search_copy(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """The RGB copy of a BGR image that faces are searched (and followed) on, at most
+        ``search_side`` large, and the scale it was shrunk by (1.0: full size)."""
+        small, scale = shrink_to(image, self.config.search_side)
+        return cv2.cvtColor(small, cv2.COLOR_BGR2RGB), scale
 
     def analyse(self, image: np.ndarray, still: bool = True) -> list[Face]:
         """Every face in a BGR image with its label and visible parts (no tracking)."""
@@ -216,9 +221,9 @@ class VideoAnalyzer:
         if k == 1 or refine is None or self.frames % k == 0 or not boxes:
             return self.pipeline.detect(image)
         with self.pipeline.timed("follow"):  # on the same copy as the search: ONet sees 48 px anyway
-            small, scale = shrink_to(image, self.pipeline.config.search_side)
-            found = refine(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), [tuple(v * scale for v in b) for b in boxes])
-            return [d if scale == 1.0 else scaled(d, 1.0 / scale) for d in found if d is not None]
+            rgb, scale = self.pipeline.search_copy(image)
+            found = [d for d in refine(rgb, [tuple(v * scale for v in b) for b in boxes]) if d is not None]
+            return found if scale == 1.0 else [scaled(d, 1.0 / scale) for d in found]
 
     def _turn(self, track: Track | None, every: int) -> bool:
         """Whether a face needs fresh work this frame: it is new, its track is unsure, or it is its turn.

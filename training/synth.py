@@ -57,6 +57,22 @@ def inside_share(polygon: np.ndarray, shape: tuple[int, ...]) -> float:
     return float(canvas[-y1 : h - y1, -x1 : w - x1].sum()) / total if total else 0.0
 
 
+class LargestFace:
+    """The largest face of a photo and its 68 landmarks, found by the detector's own finder and
+    landmarker; loaded once and shared by the cloth cutter and the painter."""
+
+    def __init__(self) -> None:
+        self.finder, self.landmarker = make_finder("onnx", FinderConfig()), Landmarker()
+
+    def __call__(self, image: np.ndarray) -> tuple[tuple[float, float, float, float], np.ndarray] | None:
+        """(box, landmarks) of the largest face, or None where no face is found."""
+        found = detect_still(self.finder, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        if not found:
+            return None
+        box = largest(found).box
+        return box, self.landmarker(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), box)
+
+
 def cloth_swatch(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
     """The cloth of a worn mask: the box from mid-nose to below the mouth, between the jaw's
     inner points (4 and 12), where a worn mask is all there is. None if it leaves the photo
@@ -71,10 +87,10 @@ def cloth_swatch(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
     return image[y1:y2, x1:x2].copy()
 
 
-def cloth_swatches(folders: list[Path], splits: dict[str, str] | None, limit: int | None, seed: int) -> list[np.ndarray]:
+def cloth_swatches(folders: list[Path], splits: dict[str, str] | None, limit: int | None, seed: int,
+                   faces: LargestFace) -> list[np.ndarray]:
     """Swatches from the ``mask`` photos of labelled folders (only those ``splits`` puts in
     train, when given, so no held-out photo lends its mask to training)."""
-    finder, landmarker = make_finder("onnx", FinderConfig()), Landmarker()
     photos = [(root, f) for root in folders for sub in sorted(root.iterdir())
               if sub.is_dir() and FOLDER_LABELS.get(sub.name) == "mask"
               for f in sorted(sub.iterdir()) if f.suffix.lower() in IMAGE_EXTS]
@@ -88,12 +104,10 @@ def cloth_swatches(folders: list[Path], splits: dict[str, str] | None, limit: in
             image = read_image(path)
         except SourceError:
             continue
-        found = detect_still(finder, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-        if found:
-            landmarks = landmarker(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), largest(found).box)
-            swatch = cloth_swatch(image, landmarks)
-            if swatch is not None:
-                swatches.append(swatch)
+        face = faces(image)
+        swatch = cloth_swatch(image, face[1]) if face else None
+        if swatch is not None:
+            swatches.append(swatch)
     return swatches
 
 
@@ -106,13 +120,13 @@ def bare_faces(src: Path) -> list[Path]:
 
 def synthesize(
     src: Path, dst: Path, states: tuple[str, ...], seed: int, limit: int | None, min_inside: float = MIN_INSIDE,
-    swatches: list[np.ndarray] | None = None, cloth_share: float = 0.0,
+    swatches: list[np.ndarray] | None = None, cloth_share: float = 0.0, faces: LargestFace | None = None,
 ) -> tuple[int, int, Counter]:
     """Paint every state on every face found where the mask fits the photo (``min_inside``),
     a share ``cloth_share`` of them in a real cloth swatch; returns (photos used, photos with
     no face, states left unpainted by state)."""
     rng = np.random.default_rng(seed)
-    finder, landmarker = make_finder("onnx", FinderConfig()), Landmarker()
+    faces = faces or LargestFace()
     photos = bare_faces(src)[:limit]
     if not photos:
         raise SourceError(f"no images in {src}")
@@ -123,12 +137,11 @@ def synthesize(
         except SourceError:
             missed += 1
             continue
-        found = detect_still(finder, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-        if not found:
+        face = faces(image)
+        if face is None:
             missed += 1
             continue
-        box = largest(found).box
-        landmarks = landmarker(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), box)
+        box, landmarks = face
         for state in states:
             style = MaskStyle.random(rng)
             if swatches and rng.random() < cloth_share:
@@ -185,11 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         splits = json.loads(args.cloth_splits.read_text()) if args.cloth_splits else None
-        swatches = cloth_swatches(args.cloth, splits, args.cloth_limit, args.seed) if args.cloth else []
+        faces = LargestFace()
+        swatches = cloth_swatches(args.cloth, splits, args.cloth_limit, args.seed, faces) if args.cloth else []
         if args.cloth and not swatches:
             raise SourceError(f"no mask photo with a usable face in {', '.join(map(str, args.cloth))}")
         used, missed, outside = synthesize(args.src, args.dst, tuple(args.states), args.seed, args.limit,
-                                           args.min_inside, swatches, args.cloth_share)
+                                           args.min_inside, swatches, args.cloth_share, faces)
     except (SourceError, json.JSONDecodeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
