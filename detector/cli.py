@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "ONet following the faces in between (default: 3)")
     p.add_argument("--search-side", type=int, help="search for faces on a copy at most this many pixels on its "
                    "longest side; landmarks and crops still use every pixel (default: 1920: 4K is halved)")
+    p.add_argument("--confirm-frames", type=int, help="on video, show a face once it was seen in N frames, "
+                   "so a one-frame false face never shows (default: 2; 1 shows every face at once)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return p
 
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail("--detect-every must be at least 1")
     if args.search_side is not None and args.search_side < 64:
         return fail("--search-side must be at least 64 pixels")
+    if args.confirm_frames is not None and args.confirm_frames < 1:
+        return fail("--confirm-frames must be at least 1")
     try:
         return _run(args)
     except KeyboardInterrupt:
@@ -83,6 +87,8 @@ def pipeline_config(args: argparse.Namespace, video: bool = True) -> PipelineCon
         config.detect_every = args.detect_every
     if args.search_side is not None:
         config.search_side = args.search_side
+    if args.confirm_frames is not None:
+        config.confirm_frames = args.confirm_frames
     return config
 
 

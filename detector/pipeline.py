@@ -55,6 +55,11 @@ class PipelineConfig:
     verdict in between; 1 (the default) classifies every face on every frame."""
     confident: float = 0.8
     """A track whose smoothed top probability is below this is refitted and classified on every frame."""
+    confirm_frames: int = 2
+    """On video, a face is shown once its track was seen in this many frames (1: at once). A box
+    seen once, like a badge that one full detection took for a face and ONet let go of on the
+    next frame, never shows; a real face shows one frame later. Faces in a stream's first
+    frames show at once, so a clip or a one-frame source never starts empty."""
     search_side: int = 1920
     """A photo or frame larger than this is searched for faces on a copy scaled down to it;
     landmarks and crops still use every pixel. A 6000x6000 photo took 8 s and 4 GB searched
@@ -211,7 +216,15 @@ class VideoAnalyzer:
             self._fits = {i: fit for i, fit in self._fits.items() if i in live}
             self._fits.update((f.track, (f.box, f.landmarks)) for f in fresh)
         self.frames += 1
-        return faces
+        return self._confirmed(faces)
+
+    def _confirmed(self, faces: list[Face]) -> list[Face]:
+        """The faces to show: those whose track was seen in ``confirm_frames`` frames, all in the first ones."""
+        need = self.pipeline.config.confirm_frames
+        if self.frames <= need:
+            return faces
+        hits = {t.id: t.hits for t in self.tracker.tracks}
+        return [f for f in faces if hits.get(f.track, 0) >= need]
 
     def _detections(self, image: np.ndarray) -> list[Detection]:
         """Full detection every ``detect_every`` frames; in between, ONet follows known boxes."""

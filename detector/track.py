@@ -58,6 +58,8 @@ class Track:
     label: int = 0
     missed: int = 0
     age: int = 0
+    hits: int = 1
+    """Frames this track's face was seen in (a video shows a face once it is confirmed)."""
 
 
 @dataclass
@@ -124,7 +126,7 @@ class Tracker:
         self._apply(track, face)
 
     def _follow(self, track: Track, face: Face) -> None:
-        track.box, track.missed = face.box, 0
+        track.box, track.missed, track.hits = face.box, 0, track.hits + 1
         if face.probs is not None:
             track.probs = (1 - self.alpha) * track.probs + self.alpha * np.asarray(face.probs, float)
             parts = np.array([face.nose_visible, face.mouth_visible], float)

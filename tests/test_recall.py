@@ -11,15 +11,17 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA
+from conftest import DATA, ROOT
 
 from detector.faces import FinderConfig, detect_still
+from training.recall import NONFACE_SAMPLES
 
 RECALL_TARGET = 0.97
-"""The project issue's goal, held here on a fixed sample of the held-out split.
-Measured 0.983 (175/178) on this sample with the masked nets, two border retries and the
-framed last resort: a 2-photo margin (0.972 before the framed step). The sample is drawn from
-the split keyed by paths relative to the datasets root, so it is the same in every clone."""
+"""The project issue's goal, held here on a fixed sample of the test side of ``models/splits.json``
+(the classifier's split, whose train side alone the masked nets were refit on). Measured 0.989
+(176/178) on this sample with the masked nets, two border retries and the framed last resort:
+a 3-photo margin. The split file names photos relative to the datasets root, so the sample is the
+same in every clone."""
 BARE_FLOOR = 0.975
 """Measured 0.992 (119/120) on this sample's bare photos; a 2-photo margin."""
 SAMPLE_PER_FOLDER = 60
@@ -40,8 +42,10 @@ def held_out_recall(finder) -> tuple[float, float, dict]:
     if not DATA.is_dir():
         pytest.skip(f"datasets not found at {DATA} (see shared/data/README.md)")
     from training.recall import load_eval_set, still_recall
+    from training.splits import read_held
 
-    data = load_eval_set(DATA, "test", limit=SAMPLE_PER_FOLDER)
+    held = read_held(ROOT / "models" / "splits.json")
+    data = load_eval_set(DATA, "test", limit=SAMPLE_PER_FOLDER, held=held)
     results = still_recall(finder, finder.config, data.stills, still=True)
     rate = lambda labels: (sum(results[f"label:{k}"]["found"] for k in labels)
                            / sum(results[f"label:{k}"]["total"] for k in labels))
@@ -64,10 +68,12 @@ def test_held_out_bare_recall_floor(held_out_recall) -> None:
     assert bare >= BARE_FLOOR, results
 
 
-@pytest.mark.parametrize("name", ["coffee", "chelsea", "rocket", "brick", "grass", "gravel",
-                                  "hubble_deep_field", "immunohistochemistry", "coins"])
+@pytest.mark.parametrize("name", [n for n in NONFACE_SAMPLES if n != "coins"])
 def test_no_face_in_non_face_samples(finder, name: str) -> None:
-    """Photos without people: the still path (with its border retries) reports nothing."""
+    """Photos without people: the still path (with its border retries) reports nothing.
+
+    Not ``coins``: one of its Greek coins bears a frontal head, and a face finder that boxes it
+    is right (``training.recall`` still counts it, as the one non-face sample with a face)."""
     image = np.asarray(getattr(skimage_data, name)())
     rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image[..., :3].copy()
     assert detect_still(finder, rgb) == []
@@ -111,3 +117,46 @@ def test_astronaut_found_with_painted_mask(finder, masked_astronaut) -> None:
     x1, y1, x2, y2 = finder.detect(rgb)[0].box
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     assert any(d.box[0] <= cx <= d.box[2] and d.box[1] <= cy <= d.box[3] for d in found)
+
+
+def test_held_split_draws_the_line_where_the_classifier_did(tmp_path) -> None:
+    """``--splits``: a finder refit (train side) and the recall figures (test side) use the photos the
+    classifier's ``splits.json`` puts there, named as ``training.evaluate`` names them; a photo it
+    does not name goes by ``stable_split`` of its group, as in ``training.evaluate``."""
+    import json
+
+    from training.recall import STILL_FOLDERS, load_eval_set
+    from training.splits import stable_split
+
+    blank = np.full((64, 64, 3), 128, np.uint8)
+    for folder in STILL_FOLDERS:
+        (tmp_path / folder).mkdir(parents=True)
+        for name in ("a", "b"):
+            cv2.imwrite(str(tmp_path / folder / f"{name}.jpg"), blank)
+    (tmp_path / "scenes-ilc2021" / "images").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "scenes-ilc2021" / "images" / "s.jpg"), blank)
+    boxes = [{"box": [1, 1, 30, 30], "label": "mask"}]
+    (tmp_path / "scenes-ilc2021" / "labels.json").write_text(json.dumps({"s.jpg": boxes}))
+    held = {"chandrika/with_mask/a.jpg": "test", "scenes-ilc2021/s.jpg": "test", "prajnasb/without_mask/a.jpg": "val"}
+    test = load_eval_set(tmp_path, "test", held=held)
+    names = {p.relative_to(tmp_path).as_posix() for _, _, p in test.stills}
+    assert "chandrika/with_mask/a.jpg" in names and "prajnasb/without_mask/a.jpg" not in names
+    assert [p.name for p, _ in test.scenes] == ["s.jpg"]
+    unnamed = {f"{folder}/b.jpg" for folder in STILL_FOLDERS if stable_split(f"{folder.split('/')[0]}/b") == "test"}
+    assert unnamed <= names and not any(n.endswith("b.jpg") for n in names - unnamed)
+    train = load_eval_set(tmp_path, "train", held=held)
+    assert "chandrika/with_mask/a.jpg" not in {p.relative_to(tmp_path).as_posix() for _, _, p in train.stills}
+
+
+def test_false_faces_probe_reports_what_the_finder_boxes(tmp_path) -> None:
+    """``training.false_faces``: at 2x the astronaut is one face, and the report names every probe."""
+    import json
+
+    from training.false_faces import main
+
+    assert main(["--model-dir", str(tmp_path / "missing")]) == 2
+    assert main(["--json", str(tmp_path / "ff.json")]) == 0
+    result = json.loads((tmp_path / "ff.json").read_text())
+    assert result["astronaut_extra"]["2.0x"] == 0
+    assert set(result) == {"astronaut_extra", "demo_badge_frames", "samples"}
+    assert set(result["samples"]) <= {"coins"}, "the photo path boxes no other non-face sample"

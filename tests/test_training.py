@@ -324,6 +324,8 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     from training.clean import main as clean
     from training.crop import main as crop
     from training.evaluate import main as evaluate
+    from training.finetune_mtcnn import main as finetune
+    from training.recall import main as recall
     from training.synth import main as synth
     from training.train import main as train
 
@@ -332,4 +334,9 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--classifier", str(tmp_path / "none.onnx")]) == 2
     assert clean([str(tmp_path)]) == 2
     assert train(["--config", str(tmp_path / "none.json")]) == 2
+    (tmp_path / "list.json").write_text("[]")
+    assert recall(["--data", str(tmp_path), "--splits", str(tmp_path / "list.json")]) == 2
+    assert finetune(["--data", str(tmp_path), "--splits", str(tmp_path / "none.json"), "--out", str(tmp_path / "n")]) == 2
+    assert recall(["--data", str(tmp_path / "missing")]) == 2
+    assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--splits", str(tmp_path / "none.json")]) == 2
     assert all(line.startswith("error:") for line in capsys.readouterr().err.strip().splitlines())

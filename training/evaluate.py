@@ -28,7 +28,7 @@ from detector.track import iou_matrix
 from detector.types import LABELS, largest
 from training.crop import MIN_SCENE_FACE, SCENE_MATCH_IOU
 from training.datasets import DatasetError, labelled_images
-from training.splits import stable_split
+from training.splits import read_held, split_of
 
 NO_FACE = "no_face"
 
@@ -36,8 +36,7 @@ NO_FACE = "no_face"
 def _keep(key: str, group: str, splits: dict[str, str] | None, split: str | None) -> bool:
     if not split:
         return True
-    known = (splits or {}).get(key)
-    return (known or stable_split(group)) == split
+    return split_of(key, group, splits) == split
 
 
 def _mistake(image: np.ndarray, box, true: str, predicted: str, name: str) -> tuple[np.ndarray, str]:
@@ -162,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from detector.pipeline import Pipeline, PipelineConfig
 
-    splits = json.loads(args.splits.read_text()) if args.splits else None
+    try:
+        splits = read_held(args.splits)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     settings: dict = {k: str(v) for k, v in (("classifier", args.classifier), ("parts", args.parts)) if v}
     if args.chin_share is not None:
         if not 0.0 <= args.chin_share <= 1.0:

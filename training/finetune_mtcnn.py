@@ -23,14 +23,15 @@ tight positives' shape on no face). ``--mine DIR`` takes those proposals from
 a previous round's nets. Patches are cut with the detector's own
 ``crop_resize``, so they are what the nets see at run time.
 
-Usage: ``python -m training.finetune_mtcnn [--data ../shared/data] [--out models/mtcnn] [--limit N] ...``
-The shipped ``*_masked.onnx`` are two rounds (about 2 + 2 minutes on 2 cores), on the split
-that names photos ``../shared/data/...`` (``training.recall.REFIT_PREFIX``)::
+Usage: ``python -m training.finetune_mtcnn [--data ../shared/data] [--out models/mtcnn] [--splits S] ...``
+The shipped ``*_masked.onnx`` are two rounds (about 2 + 3 minutes on 2 cores) on the train side of
+``models/splits.json``, the classifier's split, so the photos that judge the whole detector
+(``training.evaluate --splits models/splits.json``) are held out for both models::
 
-    python -m training.finetune_mtcnn --limit 800 --train dense --names-prefix ../shared/data/ --out /tmp/round1
+    python -m training.finetune_mtcnn --train dense --splits models/splits.json --out /tmp/round1
     cp /tmp/round1/pnet_masked.onnx models/mtcnn/
-    python -m training.finetune_mtcnn --limit 800 --train dense --crops 6 --negatives 40 --epochs 16 \
-        --names-prefix ../shared/data/ --mine /tmp/round1 --nets rnet onet
+    python -m training.finetune_mtcnn --train dense --crops 6 --negatives 40 --epochs 16 \
+        --splits models/splits.json --mine /tmp/round1 --nets rnet onet
 
 (round 1's PNet ships; RNet and ONet are refit on negatives mined with round 1's nets.)
 """
@@ -50,6 +51,7 @@ from detector.mtcnn_onnx import OnnxMTCNN, crop_resize, square
 from detector.track import iou_matrix
 from training.export_mtcnn import TOLERANCE, build_keras_net, max_difference, save_onnx
 from training.recall import face_free_square, load_eval_set, read_rgb
+from training.splits import read_held
 
 SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
 HEADS = {"pnet": "conv4-2", "rnet": "fc5-2", "onet": "fc6-3"}
@@ -330,8 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crops", type=int, default=0,
                         help="face-free crops per train scene, border-grown, as negatives (default: %(default)s)")
     parser.add_argument("--mine", type=Path, help="folder of a previous round's *_masked.onnx: mine hard negatives with them")
-    parser.add_argument("--names-prefix", default="",
-                        help="prefix for photo names when splitting (training.recall.REFIT_PREFIX: the shipped nets' split)")
+    parser.add_argument("--splits", type=Path,
+                        help="a classifier's splits.json: refit on its train side only, so its val and test stay unseen")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
@@ -339,7 +341,11 @@ def main(argv: list[str] | None = None) -> int:
         saved = np.load(args.cache)
         sets = {n: (saved[f"{n}_x"], saved[f"{n}_y"]) for n in SIZES}
     else:
-        data = load_eval_set(args.data, "train", args.limit, args.seed, prefix=args.names_prefix)
+        try:
+            data = load_eval_set(args.data, "train", args.limit, args.seed, held=read_held(args.splits))
+        except (OSError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         sets = collect(data, rng, args.jitters, args.negatives, tuple(args.tight), args.crops, args.mine)
         if args.cache:
             np.savez(args.cache, **{f"{n}_{k}": v for n, (x, y) in sets.items() for k, v in (("x", x), ("y", y))})

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
 from detector.sources import read_image
 from detector.track import iou_matrix
-from training.splits import assign_splits, phash
+from training.splits import assign_splits, phash, read_held, split_of
 
 MATCH_IOU = 0.5
 """A labelled scene face is found by a detection overlapping it this much."""
@@ -78,20 +78,13 @@ def _hashes(paths: list[Path]) -> list[np.ndarray]:
     return out
 
 
-REFIT_PREFIX = "../shared/data/"
-"""How the shipped ``*_masked.onnx`` nets' refit named photos: by the path it read them from,
-``../shared/data/chandrika/...``. ``--names-prefix`` with this value rebuilds that split,
-whose test part those nets never saw (the default split puts some of their training photos in test)."""
-
-
-def photo_splits(paths: list[Path], root: Path, prefix: str = "") -> dict[Path, str]:
+def photo_splits(paths: list[Path], root: Path) -> dict[Path, str]:
     """The project's honest split, one group per photo, near-duplicates merged.
 
     Photos are named relative to the datasets root ("chandrika/with_mask/0129.jpg"),
-    so the split is the same wherever the data lives (a CI clone, another machine);
-    ``prefix`` goes before each name (see ``REFIT_PREFIX``).
+    so the split is the same wherever the data lives (a CI clone, another machine).
     """
-    keys = [prefix + p.relative_to(root).as_posix() for p in paths]
+    keys = [p.relative_to(root).as_posix() for p in paths]
     split = assign_splits(groups=keys, keys=keys, hashes=_hashes(paths))
     return {p: split[k] for p, k in zip(paths, keys)}
 
@@ -123,13 +116,25 @@ def face_free_crops(scenes: list[tuple[Path, list[dict]]], seed: int = 0, tries:
     return out
 
 
-def load_eval_set(data: Path, split: str = "test", limit: int | None = None, seed: int = 0, prefix: str = "") -> EvalSet:
-    """Everything of one split; ``limit`` keeps a seeded sample of N per folder (and N scenes)."""
+def load_eval_set(
+    data: Path, split: str = "test", limit: int | None = None, seed: int = 0, held: dict[str, str] | None = None,
+) -> EvalSet:
+    """Everything of one split; ``limit`` keeps a seeded sample of N per folder (and N scenes).
+
+    ``held`` (a classifier's ``splits.json``) draws the line where the classifier did, so a
+    finder refit on its train side leaves the photos that judge the whole detector unseen;
+    without it, the finder's own split (``photo_splits``).
+    """
     stills = [(folder, label, path) for folder, label in STILL_FOLDERS.items()
               for path in sorted((data / folder).glob("*.jpg"))]
     labels = json.loads((data / SCENES / "labels.json").read_text())
     scenes = [(data / SCENES / "images" / name, boxes) for name, boxes in sorted(labels.items())]
-    splits = photo_splits([p for _, _, p in stills] + [p for p, _ in scenes], data, prefix)
+    if held is None:
+        splits = photo_splits([p for _, _, p in stills] + [p for p, _ in scenes], data)
+    else:  # named as training.evaluate names them
+        splits = {path: split_of(f"{folder}/{path.name}", f"{folder.split('/')[0]}/{path.stem}", held)
+                  for folder, _, path in stills}
+        splits |= {path: split_of(f"{SCENES}/{path.name}", f"{SCENES}/{path.name}", held) for path, _ in scenes}
     rng = np.random.default_rng(seed)
     out = EvalSet()
     for folder in STILL_FOLDERS:
@@ -260,9 +265,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="datasets root (default: %(default)s)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to measure")
     parser.add_argument("--json", type=Path, help="write the figures here")
-    parser.add_argument("--names-prefix", default="",
-                        help=f"name photos with this prefix when splitting ({REFIT_PREFIX!r}: the shipped nets' refit split)")
     parser.add_argument("--limit", type=int, help="at most N photos per folder (and N scene photos), seeded sample")
+    parser.add_argument("--splits", type=Path,
+                        help="a classifier's splits.json: measure its split (a finder refit with the same --splits)")
     parser.add_argument("--stock", action="store_true", help="the package as shipped (the false-positive yardstick)")
     parser.add_argument("--thresholds", type=float, nargs=3, help="per-stage thresholds (video and scenes)")
     parser.add_argument("--still-thresholds", type=float, nargs=3, help="per-stage thresholds for photos")
@@ -283,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     """Measure, print, and optionally write JSON."""
     args = parse_args(argv)
     config = config_from_args(args)
-    data = load_eval_set(args.data, args.split, args.limit, prefix=args.names_prefix)
+    try:
+        data = load_eval_set(args.data, args.split, args.limit, held=read_held(args.splits))
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.model_dir:
         import detector.mtcnn_onnx
 

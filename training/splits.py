@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -28,6 +29,26 @@ def stable_split(group: str, val: float = 0.1, test: float = 0.15) -> str:
     """train / val / test for a group name, the same on every machine."""
     h = int(hashlib.sha1(group.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return "test" if h < test else "val" if h < test + val else "train"
+
+
+def split_of(key: str, group: str, held: dict[str, str] | None) -> str:
+    """A photo's side in a classifier's ``splits.json`` (``held``), keyed by its name under the
+    datasets root; a photo it does not name (no face was cropped from it) goes by ``stable_split``
+    of its group, so every tool that reads the same file draws the same line."""
+    return (held or {}).get(key) or stable_split(group)
+
+
+def read_held(path: Path | None) -> dict[str, str] | None:
+    """A ``splits.json`` (name: split) given as ``--splits``, or None; ValueError, saying why, for anything else."""
+    if path is None:
+        return None
+    try:
+        held = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--splits wants a splits.json file: {path} ({error.__class__.__name__})") from None
+    if not isinstance(held, dict):
+        raise ValueError(f"--splits wants a splits.json file (name: split): {path}")
+    return held
 
 
 def phash(image: np.ndarray | Path | str) -> np.ndarray:

@@ -32,7 +32,7 @@ from detector.align import parts_input
 from detector.classify import MODELS_DIR
 from detector.types import LABELS
 from training.augment import POLICIES, AugmentConfig
-from training.data import Arrays, load_splits, source_set
+from training.data import Arrays, is_painted, load_splits, source_set
 from training.datasets import DatasetError
 from training.splits import NEAR_DUPLICATE_BITS
 from training.weights import cell_weights, class_weights, real_only, set_weights
@@ -177,6 +177,7 @@ def run(cfg: dict, out: Path, install: bool) -> dict:
     print({k: len(v) for k, v in splits.items()})
     held = {r.source.split("#")[0]: name for name, arr in splits.items() for r in arr.records}
     (out / "splits.json").write_text(json.dumps(held, indent=0, sort_keys=True))
+    real = {r.source.split("#")[0]: name for name, arr in splits.items() for r in arr.records if not is_painted(r)}
     start = time.perf_counter()
     if cfg.get("init"):  # fine-tune an earlier run's classifier instead of training one
         import keras
@@ -204,10 +205,11 @@ def run(cfg: dict, out: Path, install: bool) -> dict:
         metrics["test_parts_accuracy"] = float((((pred >= 0.5) == (yp >= 0.5)) * wp).sum() / max(wp.sum(), 1))
         metrics["export_max_diff"]["parts"] = export_checked(parts, out / "parts.onnx", xp[:32])
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    if install:
+    if install:  # with the real photos' sides: the held-out figures and the finder's refit read them
         for name in ("mask_classifier.onnx", "parts.onnx"):
             if (out / name).exists():
                 shutil.copy(out / name, MODELS_DIR / name)
+        (MODELS_DIR / "splits.json").write_text(json.dumps(real, indent=0, sort_keys=True) + "\n")
     return metrics
 
 

@@ -1,0 +1,107 @@
+"""False faces a face finder boxes on inputs with known faces, no data folder needed.
+
+Why: each refit of the finder (``training.finetune_mtcnn``) boxes a few
+non-faces of its own, and held-out recall does not show them. Three probes, all
+from scikit-image's public-domain samples and the project's own demo clip:
+
+* the astronaut upscaled 2-6x (searched on the detector's 1920 px copy, as a
+  photo): every face after her own is false;
+* the demo clip on the video path (40 px floor, no tracking): every box in the
+  lower half, where only badges and helmets are, is false;
+* the 18 non-face samples of ``training.recall`` (``coins`` bears a minted head).
+
+Usage: ``python -m training.false_faces [--model-dir models/mtcnn] [--json OUT]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+UPSCALES = (2.0, 3.0, 3.75, 4.0, 5.0, 6.0)
+
+
+def upscaled_astronaut(pipeline) -> dict[str, int]:
+    """Extra faces (beyond her own) per upscale factor, through the detector's photo path."""
+    from detector.demo import astronaut_bgr
+
+    image = astronaut_bgr()
+    return {f"{f}x": len(pipeline.detect(cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC),
+                                         still=True)) - 1 for f in UPSCALES}
+
+
+def demo_badges(pipeline, min_face: int = 40) -> list[int]:
+    """Frames of the demo clip where the video-path finder boxes something below the faces."""
+    from detector.demo import make_demo_clip
+    from detector.faces import FinderConfig, make_finder
+
+    finder = make_finder(pipeline.config.finder, FinderConfig(min_face_size=min_face))
+    clip = make_demo_clip(pipeline, Path(tempfile.mkdtemp(prefix="false-faces-")))
+    capture, frames, index = cv2.VideoCapture(str(clip)), [], 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        if any(d.box[1] > frame.shape[0] / 2 for d in finder.detect(rgb)):
+            frames.append(index)
+        index += 1
+    capture.release()
+    return frames
+
+
+def boxed_samples(pipeline) -> list[str]:
+    """The non-face samples the photo path finds a face in."""
+    from skimage import data as samples
+
+    from training.recall import NONFACE_SAMPLES
+
+    found = []
+    for name in NONFACE_SAMPLES:
+        image = np.asarray(getattr(samples, name)())
+        image = image.astype(np.uint8) * (255 if image.dtype == bool else 1)
+        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
+        if pipeline.detect(bgr, still=True):
+            found.append(name)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Probe the finder whose nets are in ``--model-dir`` and print (and optionally write) what it boxes."""
+    parser = argparse.ArgumentParser(prog="python -m training.false_faces", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-dir", type=Path, help="folder of the MTCNN ONNX nets (default: models/mtcnn)")
+    parser.add_argument("--nets", choices=("masked", "stock"), default="masked", help="which nets (default: masked)")
+    parser.add_argument("--json", type=Path, help="write the counts here")
+    args = parser.parse_args(argv)
+    if args.model_dir is not None and not args.model_dir.is_dir():
+        print(f"error: --model-dir is not a folder: {args.model_dir}", file=sys.stderr)
+        return 2
+    import detector.mtcnn_onnx
+    from detector.faces import FinderConfig
+    from detector.pipeline import Pipeline, PipelineConfig
+
+    if args.model_dir is not None:
+        detector.mtcnn_onnx.DEFAULT_MODEL_DIR = args.model_dir  # read when OnnxMTCNN is built
+    try:
+        pipeline = Pipeline(PipelineConfig(faces=FinderConfig(nets=args.nets)))
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    result = {"astronaut_extra": upscaled_astronaut(pipeline), "demo_badge_frames": demo_badges(pipeline),
+              "samples": boxed_samples(pipeline)}
+    print(f"upscaled astronaut, extra faces: {result['astronaut_extra']}")
+    print(f"demo clip frames with a badge boxed: {len(result['demo_badge_frames'])} {result['demo_badge_frames']}")
+    print(f"non-face samples boxed: {result['samples']}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
