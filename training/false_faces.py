@@ -41,18 +41,19 @@ def demo_badges(pipeline, min_face: int = 40) -> list[int]:
     from detector.demo import make_demo_clip
     from detector.faces import FinderConfig, make_finder
 
-    finder = make_finder(pipeline.config.finder, FinderConfig(min_face_size=min_face))
-    clip = make_demo_clip(pipeline, Path(tempfile.mkdtemp(prefix="false-faces-")))
-    capture, frames, index = cv2.VideoCapture(str(clip)), [], 0
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        if any(d.box[1] > frame.shape[0] / 2 for d in finder.detect(rgb)):
-            frames.append(index)
-        index += 1
-    capture.release()
+    finder = make_finder(pipeline.config.finder, FinderConfig(min_face_size=min_face, nets=pipeline.config.faces.nets))
+    frames, index = [], 0
+    with tempfile.TemporaryDirectory(prefix="false-faces-") as folder:
+        capture = cv2.VideoCapture(str(make_demo_clip(pipeline, Path(folder))))
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            if any(d.box[1] > frame.shape[0] / 2 for d in finder.detect(rgb)):
+                frames.append(index)
+            index += 1
+        capture.release()
     return frames
 
 
