@@ -197,6 +197,10 @@ def test_split_is_decided_by_real_photos_and_painted_faces_follow_theirs():
     assert split_records(real + [orphan], real_hashes + [None])[-1] in {"train", "val", "test"}
     moved = [CropRecord(f"/elsewhere/{r.file}", r.label, r.source, r.group) for r in real]
     assert split_records(moved[::-1], real_hashes[::-1]) == alone[::-1], "folder and order of the crops change nothing"
+    flipped = {"set/0.jpg": "test" if alone[0] != "test" else "train"}  # a held split file keeps its photos' sides
+    held = split_records(real + painted, real_hashes + painted_hashes, held=flipped)
+    assert held[0] == flipped["set/0.jpg"] and held[1:400] == alone[1:]
+    assert held[400:] == [held[i + 1] for i in range(0, 400, 2)], "painted faces still follow their photos"
 
 
 def test_assign_splits_joins_groups_and_near_duplicates_transitively():
@@ -334,6 +338,8 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--classifier", str(tmp_path / "none.onnx")]) == 2
     assert clean([str(tmp_path)]) == 2
     assert train(["--config", str(tmp_path / "none.json")]) == 2
+    (tmp_path / "held.json").write_text(json.dumps({"crops": [], "splits": str(tmp_path / "none.json")}))
+    assert train(["--config", str(tmp_path / "held.json")]) == 2
     (tmp_path / "list.json").write_text("[]")
     assert recall(["--data", str(tmp_path), "--splits", str(tmp_path / "list.json")]) == 2
     assert finetune(["--data", str(tmp_path), "--splits", str(tmp_path / "none.json"), "--out", str(tmp_path / "n")]) == 2

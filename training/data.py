@@ -50,7 +50,7 @@ def source_set(record: CropRecord) -> str:
 
 
 def split_records(records: list[CropRecord], hashes: list[np.ndarray | None],
-                  near_duplicate_bits: int = NEAR_DUPLICATE_BITS) -> list[str]:
+                  near_duplicate_bits: int = NEAR_DUPLICATE_BITS, held: dict[str, str] | None = None) -> list[str]:
     """train / val / test per record, decided by the real photos alone, the same wherever the crops live.
 
     Real crops are grouped by photo and near-duplicate hash (``assign_splits``),
@@ -61,26 +61,31 @@ def split_records(records: list[CropRecord], hashes: list[np.ndarray | None],
     groups were named by the crop files' paths, so cropping into another
     folder reshuffled the whole split; and painted crops' hashes joined the
     grouping, so remaking the painted set moved real photos between splits.
-    ``hashes`` may be None for painted records.
+    ``hashes`` may be None for painted records. ``held`` (a ``splits.json``: photo name -> side)
+    keeps every photo it names where it was, so a retrain on new crops is judged on the same
+    photos, and the face finder refit on that file's train side stays off val and test.
     """
     real = sorted((i for i, r in enumerate(records) if not is_painted(r)), key=lambda i: records[i].source)
     keys = [records[i].source for i in real]
     split = assign_splits([records[i].group for i in real], keys, [hashes[i] for i in real], near_duplicate_bits)
+    split = {key: (held or {}).get(key.split("#")[0], side) for key, side in split.items()}
     by_photo = {records[i].group: split[records[i].source] for i in real}
     return [split[r.source] if not is_painted(r) else by_photo.get(photo_group(r)) or stable_split(photo_group(r))
             for r in records]
 
 
 def load_splits(
-    crop_dirs: list[Path], limit: int | None = None, near_duplicate_bits: int = NEAR_DUPLICATE_BITS
+    crop_dirs: list[Path], limit: int | None = None, near_duplicate_bits: int = NEAR_DUPLICATE_BITS,
+    held: dict[str, str] | None = None,
 ) -> dict[str, Arrays]:
-    """All crops of ``crop_dirs``, split train / val / test by photo and near-duplicate hash."""
+    """All crops of ``crop_dirs``, split train / val / test by photo and near-duplicate hash
+    (photos ``held`` names keep their side)."""
     records = [r for d in crop_dirs for r in read_index(Path(d))]
     if limit:
         records = records[:: max(1, len(records) // limit)][:limit]
     crops = [cv2.imread(r.file, cv2.IMREAD_GRAYSCALE) for r in tqdm(records, desc="load crops", unit="crop")]
     hashes = [None if is_painted(r) else phash(crop) for r, crop in zip(records, crops)]
-    split = split_records(records, hashes, near_duplicate_bits)
+    split = split_records(records, hashes, near_duplicate_bits, held)
     out = {}
     for name in ("train", "val", "test"):
         idx = [i for i, s in enumerate(split) if s == name]

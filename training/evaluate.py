@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         splits = read_held(args.splits)
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: --splits: {err}", file=sys.stderr)
         return 2
     settings: dict = {k: str(v) for k, v in (("classifier", args.classifier), ("parts", args.parts)) if v}
     if args.chin_share is not None:

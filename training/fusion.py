@@ -16,9 +16,7 @@ from pathlib import Path
 
 from detector.classify import CLASSIFIER_PATH, PARTS_PATH, MaskClassifier, PartsModel, combine
 from detector.types import LABELS
-from training.data import load_splits
-from training.splits import NEAR_DUPLICATE_BITS
-from training.train import load_config
+from training.train import config_splits, load_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config)
     if cfg is None:
         return 2
-    splits = load_splits([Path(d) for d in cfg["crops"]], None, cfg.get("near_duplicate_bits", NEAR_DUPLICATE_BITS))
+    splits = config_splits({**cfg, "limit": None})
     classifier, parts = MaskClassifier(args.classifier), PartsModel(args.parts)
     bare, masked = LABELS.index("no_mask"), LABELS.index("mask")
     print("split  weight  chin  accuracy  no_mask->mask")

@@ -45,9 +45,9 @@ def read_held(path: Path | None) -> dict[str, str] | None:
     try:
         held = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise ValueError(f"--splits wants a splits.json file: {path} ({error.__class__.__name__})") from None
+        raise ValueError(f"not a splits.json file: {path} ({error.__class__.__name__})") from None
     if not isinstance(held, dict):
-        raise ValueError(f"--splits wants a splits.json file (name: split): {path}")
+        raise ValueError(f"not a splits.json file (photo name: split): {path}")
     return held
 
 

@@ -34,7 +34,7 @@ from detector.types import LABELS
 from training.augment import POLICIES, AugmentConfig
 from training.data import Arrays, is_painted, load_splits, source_set
 from training.datasets import DatasetError
-from training.splits import NEAR_DUPLICATE_BITS
+from training.splits import NEAR_DUPLICATE_BITS, read_held
 from training.weights import cell_weights, class_weights, real_only, set_weights
 
 
@@ -171,7 +171,7 @@ def run(cfg: dict, out: Path, install: bool) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     name = cfg.get("policy", "all")
     policy = AugmentConfig.policy(name) if isinstance(name, str) else AugmentConfig(**name)
-    splits = load_splits([Path(d) for d in cfg["crops"]], cfg.get("limit"), cfg.get("near_duplicate_bits", NEAR_DUPLICATE_BITS))
+    splits = config_splits(cfg)
     if not len(splits["train"]) or not len(splits["val"]):
         raise DatasetError(f"too few crops to split: {({k: len(v) for k, v in splits.items()})}")
     print({k: len(v) for k, v in splits.items()})
@@ -213,6 +213,13 @@ def run(cfg: dict, out: Path, install: bool) -> dict:
     return metrics
 
 
+def config_splits(cfg: dict) -> dict[str, Arrays]:
+    """The config's crops, split as it says: its ``splits`` file keeps the photos it names where they were."""
+    held = read_held(Path(cfg["splits"])) if cfg.get("splits") else None
+    bits = cfg.get("near_duplicate_bits", NEAR_DUPLICATE_BITS)
+    return load_splits([Path(d) for d in cfg["crops"]], cfg.get("limit"), bits, held)
+
+
 def load_config(path: Path) -> dict | None:
     """The JSON config with paths made absolute (relative ones are from the repo root); None after an error line."""
     if not path.exists():
@@ -226,6 +233,13 @@ def load_config(path: Path) -> dict | None:
     base = Path(__file__).resolve().parent.parent
     cfg["crops"] = [str((base / d).resolve()) for d in cfg.get("crops", [])]
     cfg["out"] = str((base / cfg.get("out", "../runs/train")).resolve())
+    if cfg.get("splits"):  # photos keep the sides this splits.json gave them
+        cfg["splits"] = str((base / cfg["splits"]).resolve())
+        try:
+            read_held(Path(cfg["splits"]))
+        except ValueError as err:
+            print(f'error: the config\'s "splits": {err}', file=sys.stderr)
+            return None
     missing = [d for d in cfg["crops"] if not (Path(d) / "crops.csv").exists()]
     if missing or not cfg["crops"]:
         print(f"error: no crops.csv in {missing[0] if missing else 'the config'} (run python -m training.crop first)",
