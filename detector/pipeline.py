@@ -105,8 +105,7 @@ class Pipeline:
         photos with a border."""
         with self.timed("detect"):
             rgb, scale = self.search_copy(image)
-            found = detect_still(self.finder, rgb) if still else self.finder.detect(rgb)
-            return found if scale == 1.0 else [scaled(d, 1.0 / scale) for d in found]
+            return unscaled(detect_still(self.finder, rgb) if still else self.finder.detect(rgb), scale)
 
     def search_copy(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """The RGB copy of a BGR image that faces are searched (and followed) on, at most
@@ -162,10 +161,12 @@ def shrink_to(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA), scale
 
 
-def scaled(detection: Detection, factor: float) -> Detection:
-    """A detection's box and keypoints multiplied by ``factor`` (back to the full image's pixels)."""
-    keypoints = None if detection.keypoints is None else detection.keypoints * factor
-    return Detection(tuple(v * factor for v in detection.box), detection.score, keypoints)
+def unscaled(found: list[Detection], scale: float) -> list[Detection]:
+    """Detections made on a copy shrunk by ``scale``, with box and keypoints back in the full image's pixels."""
+    if scale == 1.0:
+        return found
+    return [Detection(tuple(v / scale for v in d.box), d.score, None if d.keypoints is None else d.keypoints / scale)
+            for d in found]
 
 
 def carry_landmarks(landmarks: np.ndarray, fitted_box: Box, box: Box) -> np.ndarray:
@@ -235,8 +236,7 @@ class VideoAnalyzer:
             return self.pipeline.detect(image)
         with self.pipeline.timed("follow"):  # on the same copy as the search: ONet sees 48 px anyway
             rgb, scale = self.pipeline.search_copy(image)
-            found = [d for d in refine(rgb, [tuple(v * scale for v in b) for b in boxes]) if d is not None]
-            return found if scale == 1.0 else [scaled(d, 1.0 / scale) for d in found]
+            return unscaled([d for d in refine(rgb, [tuple(v * scale for v in b) for b in boxes]) if d is not None], scale)
 
     def _turn(self, track: Track | None, every: int) -> bool:
         """Whether a face needs fresh work this frame: it is new, its track is unsure, or it is its turn.

@@ -22,7 +22,6 @@ import tempfile
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 UPSCALES = (2.0, 3.0, 3.75, 4.0, 5.0, 6.0)
 
@@ -40,37 +39,22 @@ def demo_badges(pipeline, min_face: int = 40) -> list[int]:
     """Frames of the demo clip where the video-path finder boxes something below the faces."""
     from detector.demo import make_demo_clip
     from detector.faces import FinderConfig, make_finder
+    from detector.sources import open_source
 
     finder = make_finder(pipeline.config.finder, FinderConfig(min_face_size=min_face, nets=pipeline.config.faces.nets))
-    frames, index = [], 0
     with tempfile.TemporaryDirectory(prefix="false-faces-") as folder:
-        capture = cv2.VideoCapture(str(make_demo_clip(pipeline, Path(folder))))
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            if any(d.box[1] > frame.shape[0] / 2 for d in finder.detect(rgb)):
-                frames.append(index)
-            index += 1
-        capture.release()
-    return frames
+        clip = open_source(str(make_demo_clip(pipeline, Path(folder))))
+        return [frame.index for frame in clip
+                if any(d.box[1] > frame.image.shape[0] / 2
+                       for d in finder.detect(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)))]
 
 
 def boxed_samples(pipeline) -> list[str]:
     """The non-face samples the photo path finds a face in."""
-    from skimage import data as samples
+    from training.recall import NONFACE_SAMPLES, nonface_sample
 
-    from training.recall import NONFACE_SAMPLES
-
-    found = []
-    for name in NONFACE_SAMPLES:
-        image = np.asarray(getattr(samples, name)())
-        image = image.astype(np.uint8) * (255 if image.dtype == bool else 1)
-        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR)
-        if pipeline.detect(bgr, still=True):
-            found.append(name)
-    return found
+    return [name for name in NONFACE_SAMPLES
+            if pipeline.detect(cv2.cvtColor(nonface_sample(name), cv2.COLOR_RGB2BGR), still=True)]
 
 
 def main(argv: list[str] | None = None) -> int:

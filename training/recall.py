@@ -154,14 +154,17 @@ def _sample(items: list, limit: int | None, rng: np.random.Generator) -> list:
 def nonface_images(data: EvalSet, seed: int = 0) -> dict[str, list[np.ndarray]]:
     """Non-face images by set: scikit-image samples (RGB) and face-free crops of the scene photos
     (cut here, not in ``load_eval_set``: the refit reads the train split and needs none)."""
+    images = [nonface_sample(name) for name in NONFACE_SAMPLES]
+    return {"skimage": images, "scene_crops": face_free_crops(data.scenes, seed)}
+
+
+def nonface_sample(name: str) -> np.ndarray:
+    """One of scikit-image's samples as RGB uint8 (grey, boolean and RGBA ones converted)."""
     from skimage import data as samples
 
-    images = []
-    for name in NONFACE_SAMPLES:
-        image = np.asarray(getattr(samples, name)())
-        image = image.astype(np.uint8) * (255 if image.dtype == bool else 1)
-        images.append(cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image[..., :3].copy())
-    return {"skimage": images, "scene_crops": face_free_crops(data.scenes, seed)}
+    image = np.asarray(getattr(samples, name)())
+    image = image.astype(np.uint8) * (255 if image.dtype == bool else 1)
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image[..., :3].copy()
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -23,7 +23,6 @@ is a mask worn wrong.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -39,6 +38,7 @@ from detector.sources import IMAGE_EXTS, SourceError, read_image
 from detector.types import largest
 from training.datasets import FOLDER_LABELS
 from training.sheets import contact_sheet
+from training.splits import read_held
 
 MIN_INSIDE = 0.8
 """Share of a painted mask's area that must lie inside the photo for the state to be painted.
@@ -187,9 +187,6 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_dir():
             print(f"error: --cloth wants a labelled folder, not a file: {path}", file=sys.stderr)
             return 2
-    if args.cloth_splits and not args.cloth_splits.is_file():
-        print(f"error: --cloth-splits wants a splits.json file: {args.cloth_splits}", file=sys.stderr)
-        return 2
     if not 0.0 <= args.min_inside <= 1.0:
         print(f"error: --min-inside must be between 0 and 1, got {args.min_inside}", file=sys.stderr)
         return 2
@@ -197,14 +194,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --cloth-share must be between 0 and 1, got {args.cloth_share}", file=sys.stderr)
         return 2
     try:
-        splits = json.loads(args.cloth_splits.read_text()) if args.cloth_splits else None
+        splits = read_held(args.cloth_splits)
         faces = LargestFace()
         swatches = cloth_swatches(args.cloth, splits, args.cloth_limit, args.seed, faces) if args.cloth else []
         if args.cloth and not swatches:
             raise SourceError(f"no mask photo with a usable face in {', '.join(map(str, args.cloth))}")
         used, missed, outside = synthesize(args.src, args.dst, tuple(args.states), args.seed, args.limit,
                                            args.min_inside, swatches, args.cloth_share, faces)
-    except (SourceError, json.JSONDecodeError) as err:
+    except (SourceError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     left = ", ".join(f"{n} {state}" for state, n in sorted(outside.items())) or "none"
