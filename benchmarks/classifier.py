@@ -15,8 +15,8 @@ from pathlib import Path
 
 import cv2
 
-from detector.align import align_face, part_patches
-from detector.classify import CLASSIFIER_PATH, PARTS_PATH
+from detector.align import align_face, neck_patch, part_patches
+from detector.classify import CLASSIFIER_PATH, NECK_PATH, PARTS_PATH
 from detector.demo import astronaut_landmarks, masked_portraits
 from detector.pipeline import Pipeline
 
@@ -39,18 +39,23 @@ def main() -> None:
     args = p.parse_args()
     pipeline = Pipeline()
     landmarks = astronaut_landmarks(pipeline)
-    crops, patches = [], []
+    crops, patches, necks = [], [], []
     for image in masked_portraits(landmarks).values():
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         crop, crop_lm = align_face(gray, landmarks)
         crops.append(crop)
         patches.append(part_patches(crop, crop_lm))
-    classifier, parts = pipeline.classifier, pipeline.parts  # one intra-op thread each, as the detector runs them
+        necks.append(neck_patch(gray, landmarks))
+    # one intra-op thread each, as the detector runs them
+    classifier, parts, neck = pipeline.classifier, pipeline.parts, pipeline.neck
     result = {
         "classifier_bytes": CLASSIFIER_PATH.stat().st_size,
         "parts_bytes": PARTS_PATH.stat().st_size,
         "classifier_ms_per_face": median_ms(lambda: classifier.predict(crops[:1]), args.runs),
         "parts_ms_per_face": median_ms(lambda: parts.predict(patches[:1]), args.runs),
+        "neck_bytes": NECK_PATH.stat().st_size,
+        "neck_ms_per_face": median_ms(lambda: neck.predict([necks[0][0]], [necks[0][1]]), args.runs),
+        "neck_patch_ms_per_face": median_ms(lambda: neck_patch(gray, landmarks), args.runs),
         "classifier_ms_per_face_batch4": median_ms(lambda: classifier.predict(crops), args.runs) / len(crops),
         "align_ms_per_face": median_ms(lambda: align_face(gray, landmarks), args.runs),
     }

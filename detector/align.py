@@ -32,6 +32,13 @@ _TEMPLATE = np.array(
     dtype=np.float32,
 )
 
+NECK_REGION = (0.05, 0.55, 0.95, 1.45)
+"""The neck patch in the aligned crop's coordinates, as fractions of its side (x1, y1, x2, y2):
+from the mouth over the chin (0.85) down the neck, where a mask pulled off the face hangs; the
+mouth and jaw in it show whether what lies below belongs to this face."""
+NECK_SIZE = 48
+"""Side of the neck patch, in pixels."""
+
 NOSE_POINTS = slice(27, 36)
 MOUTH_POINTS = slice(48, 68)
 
@@ -80,15 +87,41 @@ def align_face(
     draws streaks under the chin that look like a mask pulled down.
     """
     matrix = alignment_matrix(landmarks, size)
-    gray, warp = _shrunk(to_gray(image), matrix, size)
-    crop = cv2.warpAffine(gray, warp, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
-    if not _within(warp, size, gray.shape):
-        inside = cv2.warpAffine(np.full(gray.shape, 255, np.uint8), warp, (size, size),
-                                flags=cv2.INTER_NEAREST, borderValue=0)
-        outside = inside == 0
-        if outside.any():
-            crop[outside] = int(crop[~outside].mean()) if (~outside).any() else 128
+    crop, _ = _warp_filled(to_gray(image), matrix, size)
     return crop, transform_points(landmarks, matrix)
+
+
+def neck_patch(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, float]:
+    """The grayscale patch under the chin (NECK_SIZE square) and the share of it inside the frame.
+
+    A mask pulled down onto the neck or hanging from an ear lies below the
+    aligned crop, which ends at the chin: without this patch the face looks
+    bare. Cut with the face's own alignment, so it is the same region of every
+    face; the share inside tells a tight photo (the neck not in it, nothing to
+    say) from a face in a scene.
+    """
+    x1, y1, x2, y2 = (v * CROP_SIZE for v in NECK_REGION)
+    scale = NECK_SIZE / (x2 - x1)
+    to_patch = np.array([[scale, 0, -x1 * scale], [0, scale, -y1 * scale], [0, 0, 1]], np.float64)
+    matrix = (to_patch @ np.vstack([alignment_matrix(landmarks), [0, 0, 1]]))[:2].astype(np.float32)
+    return _warp_filled(to_gray(image), matrix, NECK_SIZE)
+
+
+def _warp_filled(gray: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """The ``size`` square that ``matrix`` maps the frame to, and the share of it inside the frame.
+
+    Parts outside the frame are filled flat with the inside's mean grey.
+    """
+    gray, warp = _shrunk(gray, matrix, size)
+    crop = cv2.warpAffine(gray, warp, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+    if _within(warp, size, gray.shape):
+        return crop, 1.0
+    inside = cv2.warpAffine(np.full(gray.shape, 255, np.uint8), warp, (size, size),
+                            flags=cv2.INTER_NEAREST, borderValue=0)
+    outside = inside == 0
+    if outside.any():
+        crop[outside] = int(crop[~outside].mean()) if (~outside).any() else 128
+    return crop, float(1.0 - outside.mean())
 
 
 def _shrunk(gray: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -185,3 +218,8 @@ def parts_input(patches: list[np.ndarray] | np.ndarray) -> np.ndarray:
     """Patches (N, 2, P, P) uint8 to the visibility model's float tensor (N*2, P, P, 1)."""
     arr = np.asarray(patches, dtype=np.float32).reshape(-1, PATCH_SIZE, PATCH_SIZE, 1)
     return arr / 255.0
+
+
+def neck_input(patches: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Neck patches (N, P, P) uint8 to the neck model's float tensor (N, P, P, 1)."""
+    return np.asarray(patches, dtype=np.float32).reshape(-1, NECK_SIZE, NECK_SIZE, 1) / 255.0

@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from detector.align import model_input, parts_input
+from detector.align import model_input, neck_input, parts_input
 from detector.types import LABELS
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CLASSIFIER_PATH = MODELS_DIR / "mask_classifier.onnx"
 PARTS_PATH = MODELS_DIR / "parts.onnx"
+NECK_PATH = MODELS_DIR / "neck.onnx"
 
 
 def cpu_session_options(threads: int) -> ort.SessionOptions:
@@ -86,6 +87,28 @@ class PartsModel(_OnnxModel):
         return self.run(parts_input(patches)).reshape(-1, 2)
 
 
+NECK_MIN_INSIDE = 0.7
+"""The least share of the neck patch inside the photo for the neck model to be asked.
+
+A tight photo ends at the chin: its neck patch is mostly flat fill, and what
+the model would say of it is a guess, so such a face is judged without it."""
+
+
+class NeckModel(_OnnxModel):
+    """The patch under the chin in, probability that a mask is there (worn, pulled down or hanging) out."""
+
+    def __init__(self, path: Path = NECK_PATH, threads: int | None = None) -> None:
+        super().__init__(path, threads)
+
+    def predict(self, patches: list[np.ndarray], inside: list[float]) -> np.ndarray:
+        """(N,) P(masked) for N neck patches; NaN where less than ``NECK_MIN_INSIDE`` lies in the photo."""
+        out = np.full(len(patches), np.nan, np.float32)
+        asked = [i for i, share in enumerate(inside) if share >= NECK_MIN_INSIDE]
+        if asked:
+            out[asked] = self.run(neck_input([patches[i] for i in asked])).reshape(-1)
+        return out
+
+
 PARTS_WEIGHT = 0.3
 """How much the nose/mouth evidence counts against the classifier's own view.
 
@@ -106,15 +129,33 @@ classifier's own view still decides when it sees a mask on the chin.
 """
 
 
-def combine(probs: np.ndarray, visible: np.ndarray, weight: float = PARTS_WEIGHT, chin: float = CHIN_SHARE) -> np.ndarray:
-    """Classifier probabilities (N, 3) tempered by the visibility model (N, 2), renormalised.
+NECK_WEIGHT = 1.0
+"""How far the neck model's odds move a face showing nose and mouth between ``incorrect`` and ``no_mask``.
+
+1 of 0.5 / 1 / 2, on the val and test scene faces together: val alone holds
+three faces with a mask under the chin and could not choose (models/README.md)."""
+
+
+def combine(probs: np.ndarray, visible: np.ndarray, weight: float = PARTS_WEIGHT, chin: float = CHIN_SHARE,
+            neck: np.ndarray | None = None, neck_weight: float = NECK_WEIGHT) -> np.ndarray:
+    """Classifier probabilities (N, 3) tempered by the visibility model (N, 2) and the neck model (N,), renormalised.
 
     What the patches say, as a distribution over LABELS: both covered is a
     worn mask; nose out and mouth covered is a mask worn wrong; both out is
-    a bare face or, with share ``chin``, a mask on the chin.
+    a bare face or, with share ``chin``, a mask on the chin. The neck model
+    says whether a mask lies under the chin, below most of the crop the
+    classifier sees: a mask hanging on the neck leaves a face that looks bare.
+    Its odds move a face between ``incorrect`` and ``no_mask`` only, and only
+    as far as nose and mouth both show: it never makes a face ``mask`` (a
+    collar or a neighbour's mask under a bare face must not pass it as
+    masked), and a worn mask, which covers both, is left alone. Where it was
+    not asked (NaN) it counts for nothing.
     """
     nose, mouth = visible[:, 0], visible[:, 1]
     both = nose * mouth
     evidence = np.stack([(1 - nose) * (1 - mouth), nose * (1 - mouth) + chin * both, (1 - chin) * both], axis=1)
     fused = probs * np.power(np.clip(evidence, 1e-6, 1.0), weight)
+    if neck is not None:
+        masked = np.clip(np.nan_to_num(np.asarray(neck, np.float32), nan=0.5), 0.02, 0.98)
+        fused[:, LABELS.index("incorrect")] *= np.power(masked / (1 - masked), neck_weight * both)
     return (fused / fused.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -20,8 +20,18 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from detector.align import align_face, part_patches
-from detector.classify import CHIN_SHARE, CLASSIFIER_PATH, PARTS_PATH, MaskClassifier, PartsModel, combine
+from detector.align import align_face, neck_patch, part_patches
+from detector.classify import (
+    CHIN_SHARE,
+    CLASSIFIER_PATH,
+    NECK_PATH,
+    NECK_WEIGHT,
+    PARTS_PATH,
+    MaskClassifier,
+    NeckModel,
+    PartsModel,
+    combine,
+)
 from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
 from detector.landmarks import Landmarker
 from detector.track import Track, Tracker
@@ -45,6 +55,9 @@ class PipelineConfig:
     parts: str = str(PARTS_PATH)
     chin_share: float = CHIN_SHARE
     """Of faces showing nose and mouth, the share the visibility model gives to a chin mask."""
+    neck: str = str(NECK_PATH)
+    """The neck model (a mask below the chin); "" judges faces without it."""
+    neck_weight: float = NECK_WEIGHT
     detect_every: int = 3
     """On video, run the full face finder every k frames and follow faces with ONet in between."""
     refit_every: int = 3
@@ -86,6 +99,7 @@ class Pipeline:
         self.landmarker = Landmarker()
         self.classifier = MaskClassifier(self.config.classifier)
         self.parts = PartsModel(self.config.parts)
+        self.neck = NeckModel(self.config.neck) if self.config.neck else None
         self.timings: dict[str, float] | None = None
 
     @contextmanager
@@ -133,13 +147,16 @@ class Pipeline:
                 if face.landmarks is None:
                     face.landmarks = self.landmarker(gray, face.box)
         with self.timed("classify"):
-            crops, patches = [], []
+            crops, patches, necks = [], [], []
             for face in faces:
                 crop, crop_landmarks = align_face(gray, face.landmarks)
                 crops.append(crop)
                 patches.append(part_patches(crop, crop_landmarks))
+                necks.append(neck_patch(gray, face.landmarks) if self.neck else None)
             visible = self.parts.predict(patches)
-            probs = combine(self.classifier.predict(crops), visible, chin=self.config.chin_share)
+            neck = self.neck.predict(*zip(*necks)) if self.neck else None
+            probs = combine(self.classifier.predict(crops), visible, chin=self.config.chin_share,
+                            neck=neck, neck_weight=self.config.neck_weight)
         for face, p, v in zip(faces, probs, visible):
             face.probs = p
             best = int(np.argmax(p))

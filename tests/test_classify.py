@@ -35,3 +35,35 @@ def test_chin_share_is_validated_on_the_command_line(tmp_path, capsys):
 
     assert main([str(tmp_path), "--json", str(tmp_path / "out.json"), "--chin-share", "1.5"]) == 2
     assert "--chin-share must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_neck_evidence_moves_a_bare_looking_face_to_incorrect_and_never_to_mask():
+    """A face showing nose and mouth with a mask under the chin is worn wrong; the neck model's
+    word never makes a face `mask`, and where it was not asked (NaN) nothing changes."""
+    visible = np.array([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0]], np.float32)
+    probs = np.array([[0.30, 0.25, 0.45], [0.30, 0.25, 0.45], [0.80, 0.10, 0.10]], np.float32)
+    plain = combine(probs, visible)
+    assert list(plain.argmax(axis=1)) == [BARE, BARE, MASK]
+    assert np.allclose(combine(probs, visible, neck=np.full(3, np.nan, np.float32)), plain)
+    fused = combine(probs, visible, neck=np.array([0.97, 0.03, 0.97], np.float32))
+    assert list(fused.argmax(axis=1)) == [INCORRECT, BARE, MASK]
+    assert fused[1, INCORRECT] < plain[1, INCORRECT], "a bare neck makes a chin mask less likely"
+    assert np.allclose(fused[2], plain[2], atol=1e-4), "a worn mask (nose and mouth covered) is left alone"
+    assert (fused[:, MASK] / fused[:, BARE] <= plain[:, MASK] / plain[:, BARE] + 1e-6).all(), "never towards mask"
+
+
+def test_neck_model_is_asked_only_where_the_neck_is_in_the_photo():
+    from detector.align import NECK_SIZE
+    from detector.classify import NECK_MIN_INSIDE, NeckModel
+
+    patches = [np.full((NECK_SIZE, NECK_SIZE), v, np.uint8) for v in (40, 200)]
+    said = NeckModel().predict(patches, [1.0, NECK_MIN_INSIDE - 0.01])
+    assert 0.0 <= said[0] <= 1.0 and np.isnan(said[1])
+    assert NeckModel().predict([], []).shape == (0,)
+
+
+def test_neck_weight_is_validated_on_the_command_line(tmp_path, capsys):
+    from training.evaluate import main
+
+    assert main([str(tmp_path), "--json", str(tmp_path / "out.json"), "--neck-weight", "-1"]) == 2
+    assert "--neck-weight must be between 0 and 10" in capsys.readouterr().err

@@ -105,6 +105,7 @@ def test_crop_then_train_then_export(labelled_folder, tmp_path):
     """Smoke training: a few dozen crops, one epoch, ONNX export with the parity check."""
     from training.augment import AugmentConfig
     from training.crop import main as crop
+    from training.neck import main as neck
     from training.train import main as train
 
     crops = tmp_path / "crops"
@@ -115,7 +116,8 @@ def test_crop_then_train_then_export(labelled_folder, tmp_path):
     every_kind = {**AugmentConfig.policy("all").as_dict(), "frame": 0.5}  # a policy given as a dict
     config.write_text(json.dumps({"crops": [str(crops)], "epochs": 1, "parts_epochs": 1, "batch_size": 8,
                                   "policy": every_kind, "balance": "cell", "near_duplicate_bits": -1,
-                                  "finetune_epochs": 1, "width": 8, "min_epochs": 1, "out": str(tmp_path / "runs")}))
+                                  "finetune_epochs": 1, "width": 8, "min_epochs": 1, "out": str(tmp_path / "runs"),
+                                  "neck_epochs": 1, "neck_width": 4}))
     assert train(["--config", str(config)]) == 0
     assert (tmp_path / "runs" / "custom").is_dir(), "a dict policy trains into out/custom"
     (tmp_path / "runs" / "custom").rename(tmp_path / "run")
@@ -127,6 +129,10 @@ def test_crop_then_train_then_export(labelled_folder, tmp_path):
     for name in ("mask_classifier.onnx", "parts.onnx", "curves.png", "splits.json"):
         assert (tmp_path / "run" / name).stat().st_size > 0
     assert (tmp_path / "run" / "mask_classifier.onnx").stat().st_size < 400_000, "width 8: a quarter of the shipped net's weights"
+    assert neck(["--config", str(config), "--out", str(tmp_path / "neck")]) == 0, "the neck model, on the same crops"
+    neck_metrics = json.loads((tmp_path / "neck" / "metrics.json").read_text())
+    assert neck_metrics["export_max_diff"] <= 1e-4
+    assert (tmp_path / "neck" / "neck.onnx").stat().st_size > 0
 
 
 def test_cell_weights_lift_rare_real_crops():
@@ -329,6 +335,7 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     from training.crop import main as crop
     from training.evaluate import main as evaluate
     from training.finetune_mtcnn import main as finetune
+    from training.neck import main as neck
     from training.recall import main as recall
     from training.synth import main as synth
     from training.train import main as train
@@ -345,4 +352,8 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     assert finetune(["--data", str(tmp_path), "--splits", str(tmp_path / "none.json"), "--out", str(tmp_path / "n")]) == 2
     assert recall(["--data", str(tmp_path / "missing")]) == 2
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--splits", str(tmp_path / "none.json")]) == 2
+    assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--neck", str(tmp_path / "none.onnx")]) == 2
+    assert neck(["--config", str(tmp_path / "none.json")]) == 2
+    (tmp_path / "empty.json").write_text(json.dumps({"crops": [str(tmp_path)], "out": str(tmp_path / "n")}))
+    assert neck(["--config", str(tmp_path / "empty.json")]) == 2, "no crops.csv there"
     assert all(line.startswith("error:") for line in capsys.readouterr().err.strip().splitlines())

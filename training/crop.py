@@ -4,7 +4,8 @@ SRC is a labelled folder (subfolders ``mask``/``incorrect``/``no_mask`` or the
 public sets' names) or a scene set (``images/`` plus ``labels.json`` of boxes).
 Faces are found and aligned by the detector's own code (``detector.faces``,
 ``detector.landmarks``, ``detector.align``), so training sees what the
-detector will see. Writes ``DST/<label>/*.png`` and ``DST/crops.csv``; photos
+detector will see. Writes ``DST/<label>/*.png``, the patch under each chin in
+``DST/neck/<label>/*.png``, and ``DST/crops.csv``; photos
 where no face was found are listed in ``DST/no_face.csv``.
 """
 
@@ -20,7 +21,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from detector.align import align_face
+from detector.align import align_face, neck_patch
 from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
 from detector.landmarks import Landmarker
 from detector.sources import SourceError, read_image
@@ -46,11 +47,14 @@ class Cropper:
 
     def save(self, image: np.ndarray, box, label: str, source: str, group: str, name: str, state: str = "") -> None:
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        crop, crop_lm = align_face(gray, self.landmarker(gray, box))
-        rel = Path(label) / f"{name}.png"
-        (self.dst / label).mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(self.dst / rel), crop)
-        self.records.append(CropRecord(str(rel), label, source, group, state, crop_lm))
+        landmarks = self.landmarker(gray, box)
+        crop, crop_lm = align_face(gray, landmarks)
+        neck, inside = neck_patch(gray, landmarks)
+        rel, neck_rel = Path(label) / f"{name}.png", Path("neck") / label / f"{name}.png"
+        for path, image_out in ((rel, crop), (neck_rel, neck)):
+            (self.dst / path.parent).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(self.dst / path), image_out)
+        self.records.append(CropRecord(str(rel), label, source, group, state, crop_lm, str(neck_rel), inside))
 
     def largest_face(self, image: np.ndarray):
         found = detect_still(self.finder, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))

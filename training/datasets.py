@@ -22,7 +22,7 @@ FOLDER_LABELS = {
     "no_mask": "no_mask", "without_mask": "no_mask",
 }
 INDEX_NAME = "crops.csv"
-INDEX_FIELDS = ("file", "label", "source", "group", "state", "landmarks")
+INDEX_FIELDS = ("file", "label", "source", "group", "state", "landmarks", "neck", "neck_inside")
 
 
 class DatasetError(Exception):
@@ -56,11 +56,15 @@ class CropRecord:
     state: str = ""
     """For synthetic faces, how the mask was painted (worn, under_nose, on_chin, none)."""
     landmarks: np.ndarray | None = None
+    neck: str = ""
+    """Path of the patch under the chin (``detector.align.neck_patch``), relative to the index; "" if none."""
+    neck_inside: float = 0.0
+    """Share of the neck patch inside the photo."""
 
     def row(self) -> dict:
         lm = "" if self.landmarks is None else json.dumps(np.round(self.landmarks, 1).tolist())
-        return {"file": self.file, "label": self.label, "source": self.source,
-                "group": self.group, "state": self.state, "landmarks": lm}
+        return {"file": self.file, "label": self.label, "source": self.source, "group": self.group,
+                "state": self.state, "landmarks": lm, "neck": self.neck, "neck_inside": round(self.neck_inside, 3)}
 
 
 def write_index(path: Path, records: list[CropRecord]) -> None:
@@ -81,7 +85,9 @@ def read_index(root: Path) -> list[CropRecord]:
             if row["label"] not in LABELS:
                 continue
             lm = np.array(json.loads(row["landmarks"]), np.float32) if row["landmarks"] else None
-            out.append(CropRecord(str(root / row["file"]), row["label"], row["source"], row["group"], row["state"], lm))
+            neck = str(root / row["neck"]) if row.get("neck") else ""
+            out.append(CropRecord(str(root / row["file"]), row["label"], row["source"], row["group"], row["state"], lm,
+                                  neck, float(row.get("neck_inside") or 0.0)))
     return out
 
 

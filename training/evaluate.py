@@ -145,6 +145,21 @@ def plot_confusion(result: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def fusion_settings(args: argparse.Namespace) -> dict | None:
+    """``PipelineConfig`` changes for the candidate models and fusion settings; None after an error line."""
+    settings: dict = {k: str(v) for k, v in (("classifier", args.classifier), ("parts", args.parts),
+                                             ("neck", args.neck)) if v}
+    if args.no_neck:
+        settings["neck"] = ""
+    for name, value, high in (("chin-share", args.chin_share, 1.0), ("neck-weight", args.neck_weight, 10.0)):
+        if value is not None:
+            if not 0.0 <= value <= high:
+                print(f"error: --{name} must be between 0 and {high:g}, not {value}", file=sys.stderr)
+                return None
+            settings[name.replace("-", "_")] = value
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("dirs", type=Path, nargs="+", help="labelled folder(s) or scene set(s)")
@@ -157,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parts", type=Path, help="a candidate parts.onnx (default: the shipped one)")
     p.add_argument("--chin-share", type=float, help="candidate share of nose-and-mouth-visible faces read as chin masks "
                    "(default: detector.classify.CHIN_SHARE)")
+    p.add_argument("--neck", type=Path, help="a candidate neck.onnx (default: the shipped one)")
+    p.add_argument("--no-neck", action="store_true", help="judge faces without the neck model")
+    p.add_argument("--neck-weight", type=float, help="candidate weight of the neck model "
+                   "(default: detector.classify.NECK_WEIGHT)")
     p.add_argument("--mistakes", type=Path, help="contact-sheet PNG of every wrong verdict (true>predicted, file)")
     args = p.parse_args(argv)
     from detector.pipeline import Pipeline, PipelineConfig
@@ -166,12 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: --splits: {err}", file=sys.stderr)
         return 2
-    settings: dict = {k: str(v) for k, v in (("classifier", args.classifier), ("parts", args.parts)) if v}
-    if args.chin_share is not None:
-        if not 0.0 <= args.chin_share <= 1.0:
-            print(f"error: --chin-share must be between 0 and 1, not {args.chin_share}", file=sys.stderr)
-            return 2
-        settings["chin_share"] = args.chin_share
+    settings = fusion_settings(args)
+    if settings is None:
+        return 2
     try:
         pipeline = Pipeline(PipelineConfig(finder=args.finder, **settings))
     except FileNotFoundError as err:  # the loaders name the missing model

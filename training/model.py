@@ -1,4 +1,4 @@
-"""The two small Keras networks the detector ships (as ONNX).
+"""The small Keras networks the detector ships (as ONNX).
 
 Both are plain conv stacks: a few hundred thousand weights at most, well
 under 2 MB and a fraction of a millisecond per face on a laptop CPU.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from detector.align import MODEL_SIZE, PATCH_SIZE
+from detector.align import MODEL_SIZE, NECK_SIZE, PATCH_SIZE
 from detector.types import LABELS
 
 
@@ -35,11 +35,20 @@ def mask_classifier(width: int = 16, dropout: float = 0.3) -> keras.Model:
 
 def parts_model(width: int = 12) -> keras.Model:
     """Nose or mouth patch (PATCH_SIZE² x 1) -> probability that the part is visible."""
-    inputs = keras.Input((PATCH_SIZE, PATCH_SIZE, 1), name="patch")
+    return _patch_net(width, "parts", "visible", PATCH_SIZE)
+
+
+def neck_model(width: int = 12) -> keras.Model:
+    """Patch under the chin (NECK_SIZE² x 1) -> probability that a mask is there."""
+    return _patch_net(width, "neck", "masked", NECK_SIZE)
+
+
+def _patch_net(width: int, name: str, output: str, size: int) -> keras.Model:
+    inputs = keras.Input((size, size, 1), name="patch")
     x = inputs
     for i, filters in enumerate((width, width * 2, width * 4)):
         x = _block(x, filters, pool=i < 2)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.2)(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="visible")(x)
-    return keras.Model(inputs, outputs, name="parts")
+    outputs = layers.Dense(1, activation="sigmoid", name=output)(x)
+    return keras.Model(inputs, outputs, name=name)
