@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from detector.align import MODEL_SIZE, NECK_SIZE, PATCH_SIZE, model_input, part_patches
+from detector.align import MODEL_SIZE, PATCH_SIZE, model_input, part_patches
 from detector.types import LABELS
 from training.datasets import CropRecord, part_targets, read_index
 from training.splits import NEAR_DUPLICATE_BITS, assign_splits, phash, stable_split
@@ -17,16 +17,13 @@ from training.splits import NEAR_DUPLICATE_BITS, assign_splits, phash, stable_sp
 
 @dataclass
 class Arrays:
-    """One split: model inputs, labels, part patches and part targets, neck patches."""
+    """One split: model inputs, labels, part patches and part targets."""
 
     x: np.ndarray
     y: np.ndarray
     patches: np.ndarray
     parts: np.ndarray
     records: list[CropRecord]
-    necks: np.ndarray | None = None
-    """(N, P, P) patches under the chin (zeros where a crop folder has none); see ``neck_inside``
-    in the records for how much of each lies in its photo."""
 
     def __len__(self) -> int:
         return len(self.y)
@@ -100,12 +97,5 @@ def load_splits(
             .reshape(-1, 2, PATCH_SIZE, PATCH_SIZE),
             parts=np.array([part_targets(r) for r in sub], np.float32).reshape(-1, 2),
             records=sub,
-            necks=np.array([read_neck(r) for r in sub], np.uint8).reshape(-1, NECK_SIZE, NECK_SIZE),
         )
     return out
-
-
-def read_neck(record: CropRecord) -> np.ndarray:
-    """The neck patch of a crop, or zeros where its folder was cropped before neck patches existed."""
-    patch = cv2.imread(record.neck, cv2.IMREAD_GRAYSCALE) if record.neck else None
-    return np.zeros((NECK_SIZE, NECK_SIZE), np.uint8) if patch is None else patch

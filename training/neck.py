@@ -19,6 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from detector.align import neck_input
@@ -33,14 +34,16 @@ POLICY = AugmentConfig(flip=True, rotate=10.0, translate=0.06, brightness=0.2)
 
 
 def neck_arrays(data: Arrays) -> Arrays:
-    """The crops whose neck patch lies mostly in the photo, as inputs, with target 1 for a mask of any kind."""
-    keep = np.array([r.neck_inside >= NECK_MIN_INSIDE for r in data.records], bool)
-    if data.necks is None or not keep.any():
-        return Arrays(np.zeros((0, *neck_input([]).shape[1:]), np.float32), np.zeros(0, np.float32),
-                      data.patches[:0], data.parts[:0], [])
-    masked = (data.y != LABELS.index("no_mask")).astype(np.float32)
+    """The crops whose neck patch lies mostly in the photo, as inputs, with target 1 for a mask of any kind.
+
+    The patches are read here, for these crops only: ``training.train`` loads the same
+    splits and has no use for them.
+    """
+    keep = np.array([bool(r.neck) and r.neck_inside >= NECK_MIN_INSIDE for r in data.records], bool).reshape(-1)
     records = [r for r, k in zip(data.records, keep) if k]
-    return Arrays(neck_input(data.necks[keep]), masked[keep], data.patches[keep], data.parts[keep], records)
+    patches = [cv2.imread(r.neck, cv2.IMREAD_GRAYSCALE) for r in records]
+    masked = (data.y != LABELS.index("no_mask")).astype(np.float32)
+    return Arrays(neck_input(patches), masked[keep], data.patches[keep], data.parts[keep], records)
 
 
 def fit_neck(splits: dict[str, Arrays], cfg: dict, out: Path):
