@@ -76,7 +76,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
 
 def align_face(
-    image: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE
+    image: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE, matrix: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Aligned grayscale face crop and the landmarks moved into it.
 
@@ -85,26 +85,28 @@ def align_face(
     Parts of the crop outside the frame (a face at the edge of a tight photo)
     are filled flat with the face's mean grey: replicating the edge instead
     draws streaks under the chin that look like a mask pulled down.
+    ``matrix`` is the face's ``alignment_matrix`` where the caller has it (the neck patch needs it too).
     """
-    matrix = alignment_matrix(landmarks, size)
+    matrix = alignment_matrix(landmarks, size) if matrix is None else matrix
     crop, _ = _warp_filled(to_gray(image), matrix, size)
     return crop, transform_points(landmarks, matrix)
 
 
-def neck_patch(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, float]:
+def neck_patch(image: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, float]:
     """The grayscale patch under the chin (NECK_SIZE square) and the share of it inside the frame.
 
     A mask pulled down onto the neck or hanging from an ear lies below the
     aligned crop, which ends at the chin: without this patch the face looks
     bare. Cut with the face's own alignment, so it is the same region of every
     face; the share inside tells a tight photo (the neck not in it, nothing to
-    say) from a face in a scene.
+    say) from a face in a scene. ``matrix`` is the face's ``alignment_matrix``
+    (frame to aligned crop), fitted once for the crop and this patch.
     """
     x1, y1, x2, y2 = (v * CROP_SIZE for v in NECK_REGION)
     scale = NECK_SIZE / (x2 - x1)
     to_patch = np.array([[scale, 0, -x1 * scale], [0, scale, -y1 * scale], [0, 0, 1]], np.float64)
-    matrix = (to_patch @ np.vstack([alignment_matrix(landmarks), [0, 0, 1]]))[:2].astype(np.float32)
-    return _warp_filled(to_gray(image), matrix, NECK_SIZE)
+    to_neck = (to_patch @ np.vstack([matrix, [0, 0, 1]]))[:2].astype(np.float32)
+    return _warp_filled(to_gray(image), to_neck, NECK_SIZE)
 
 
 def _warp_filled(gray: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.ndarray, float]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from detector.align import align_face, neck_patch, part_patches
+from detector.align import align_face, alignment_matrix, neck_patch, part_patches
 from detector.classify import (
     CHIN_SHARE,
     CLASSIFIER_PATH,
@@ -149,10 +149,11 @@ class Pipeline:
         with self.timed("classify"):
             crops, patches, necks = [], [], []
             for face in faces:
-                crop, crop_landmarks = align_face(gray, face.landmarks)
+                matrix = alignment_matrix(face.landmarks)
+                crop, crop_landmarks = align_face(gray, face.landmarks, matrix=matrix)
                 crops.append(crop)
                 patches.append(part_patches(crop, crop_landmarks))
-                necks.append(neck_patch(gray, face.landmarks) if self.neck else None)
+                necks.append(neck_patch(gray, matrix) if self.neck else None)
             visible = self.parts.predict(patches)
             neck = self.neck.predict(*zip(*necks)) if self.neck else None
             probs = combine(self.classifier.predict(crops), visible, chin=self.config.chin_share,

@@ -50,14 +50,15 @@ def test_a_face_at_four_times_the_pixels_gives_about_the_same_crop(portraits, as
 def test_neck_patch_says_how_much_of_it_the_photo_holds(portraits, astronaut_landmarks):
     """The astronaut's neck and collar are in the photo; cut at the lower lip, the patch is mostly fill
     and the share says so (the neck model is then not asked)."""
-    from detector.align import NECK_SIZE, neck_patch
+    from detector.align import NECK_SIZE, alignment_matrix, neck_patch
     from detector.classify import NECK_MIN_INSIDE
 
-    patch, inside = neck_patch(portraits["none"], astronaut_landmarks)
+    matrix = alignment_matrix(astronaut_landmarks)
+    patch, inside = neck_patch(portraits["none"], matrix)
     assert patch.shape == (NECK_SIZE, NECK_SIZE) and inside == 1.0
     assert patch.std() > 10, "real texture, not fill"
     lip = int(astronaut_landmarks[57, 1])
-    cut, cut_inside = neck_patch(portraits["none"][:lip], astronaut_landmarks)
+    cut, cut_inside = neck_patch(portraits["none"][:lip], matrix)
     assert cut_inside < NECK_MIN_INSIDE
     rows = int(NECK_SIZE * 0.6)
     assert (cut[-rows:] == cut[-1, 0]).all(), "below the photo's edge: one flat grey"

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from detector.align import align_face, neck_patch
+from detector.align import align_face, alignment_matrix, neck_patch
 from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
 from detector.landmarks import Landmarker
 from detector.sources import SourceError, read_image
@@ -48,8 +48,9 @@ class Cropper:
     def save(self, image: np.ndarray, box, label: str, source: str, group: str, name: str, state: str = "") -> None:
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         landmarks = self.landmarker(gray, box)
-        crop, crop_lm = align_face(gray, landmarks)
-        neck, inside = neck_patch(gray, landmarks)
+        matrix = alignment_matrix(landmarks)
+        crop, crop_lm = align_face(gray, landmarks, matrix=matrix)
+        neck, inside = neck_patch(gray, matrix)
         rel, neck_rel = Path(label) / f"{name}.png", Path("neck") / label / f"{name}.png"
         for path, image_out in ((rel, crop), (neck_rel, neck)):
             (self.dst / path.parent).mkdir(parents=True, exist_ok=True)
