@@ -135,6 +135,14 @@ NECK_WEIGHT = 1.0
 1 of 0.5 / 1 / 2, on the val and test scene faces together: val alone holds
 three faces with a mask under the chin and could not choose (models/README.md)."""
 
+NECK_MIN_SHOWING = 0.02
+"""The least P(nose shows) x P(mouth shows) for which the neck model is asked at all.
+
+``combine`` raises the model's odds (at most 49) to the power weight x that
+product, so below it the answer could move ``incorrect`` by 8 % at most: a
+worn mask or a mask under the nose (most faces at a door) costs no neck patch
+and no model call."""
+
 
 def combine(probs: np.ndarray, visible: np.ndarray, weight: float = PARTS_WEIGHT, chin: float = CHIN_SHARE,
             neck: np.ndarray | None = None, neck_weight: float = NECK_WEIGHT) -> np.ndarray:

@@ -24,6 +24,7 @@ from detector.align import align_face, alignment_matrix, neck_patch, part_patche
 from detector.classify import (
     CHIN_SHARE,
     CLASSIFIER_PATH,
+    NECK_MIN_SHOWING,
     NECK_PATH,
     NECK_WEIGHT,
     PARTS_PATH,
@@ -147,15 +148,14 @@ class Pipeline:
                 if face.landmarks is None:
                     face.landmarks = self.landmarker(gray, face.box)
         with self.timed("classify"):
-            crops, patches, necks = [], [], []
+            crops, patches, matrices = [], [], []
             for face in faces:
-                matrix = alignment_matrix(face.landmarks)
-                crop, crop_landmarks = align_face(gray, face.landmarks, matrix=matrix)
+                matrices.append(alignment_matrix(face.landmarks))
+                crop, crop_landmarks = align_face(gray, face.landmarks, matrix=matrices[-1])
                 crops.append(crop)
                 patches.append(part_patches(crop, crop_landmarks))
-                necks.append(neck_patch(gray, matrix) if self.neck else None)
             visible = self.parts.predict(patches)
-            neck = self.neck.predict(*zip(*necks)) if self.neck else None
+            neck = self.ask_neck(gray, matrices, visible) if self.neck else None
             probs = combine(self.classifier.predict(crops), visible, chin=self.config.chin_share,
                             neck=neck, neck_weight=self.config.neck_weight)
         for face, p, v in zip(faces, probs, visible):
@@ -163,6 +163,17 @@ class Pipeline:
             best = int(np.argmax(p))
             face.label, face.label_score = LABELS[best], float(p[best])
             face.nose_visible, face.mouth_visible = bool(v[0] >= 0.5), bool(v[1] >= 0.5)
+
+
+    def ask_neck(self, gray: np.ndarray, matrices: list[np.ndarray], visible: np.ndarray) -> np.ndarray:
+        """P(a mask under the chin) for the faces showing nose and mouth; NaN (counts for
+        nothing in ``combine``) for the rest, which skip the patch and the model call."""
+        out = np.full(len(matrices), np.nan, np.float32)
+        asked = np.flatnonzero(visible[:, 0] * visible[:, 1] >= NECK_MIN_SHOWING)
+        if asked.size:
+            patches, inside = zip(*(neck_patch(gray, matrices[i]) for i in asked))
+            out[asked] = self.neck.predict(list(patches), list(inside))
+        return out
 
 
 def analyse_frame(pipeline: Pipeline, image: np.ndarray, analyzer: VideoAnalyzer | None) -> list[Face]:

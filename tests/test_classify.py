@@ -62,6 +62,28 @@ def test_neck_model_is_asked_only_where_the_neck_is_in_the_photo():
     assert NeckModel().predict([], []).shape == (0,)
 
 
+def test_neck_model_is_skipped_for_faces_whose_nose_or_mouth_is_covered(pipeline, portraits, astronaut_landmarks):
+    """A worn mask or a mask under the nose costs no neck patch and no model call, and
+    skipping it moves the fused verdict by less than the neck model at its most sure could."""
+    import cv2
+
+    from detector.align import alignment_matrix
+    from detector.classify import NECK_MIN_SHOWING
+
+    gray = cv2.cvtColor(portraits["on_chin"], cv2.COLOR_BGR2GRAY)
+    matrix = alignment_matrix(astronaut_landmarks)
+    visible = np.array([[0.99, 0.99], [0.99, 0.01], [0.01, 0.01]], np.float32)
+    said = pipeline.ask_neck(gray, [matrix] * 3, visible)
+    assert 0.0 <= said[0] <= 1.0 and np.isnan(said[1:]).all()
+    assert pipeline.ask_neck(gray, [], np.zeros((0, 2), np.float32)).shape == (0,)
+
+    edge = np.full((2, 2), np.sqrt(NECK_MIN_SHOWING) - 1e-4, np.float32)
+    probs = np.array([[0.3, 0.4, 0.3]] * 2, np.float32)
+    sure = combine(probs, edge, neck=np.array([0.999, 0.001], np.float32))
+    unasked = combine(probs, edge, neck=np.full(2, np.nan, np.float32))
+    assert np.abs(sure / unasked - 1).max() < 0.09
+
+
 def test_neck_weight_is_validated_on_the_command_line(tmp_path, capsys):
     from training.evaluate import main
 
