@@ -10,15 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import cv2
 
-from detector.align import align_face, alignment_matrix, neck_patch, part_patches
-from detector.classify import CLASSIFIER_PATH, NECK_PATH, PARTS_PATH
-from detector.demo import astronaut_landmarks, masked_portraits
-from detector.pipeline import Pipeline
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from anywhere, installed or not
+    sys.path.insert(0, str(ROOT))
+
+from detector.align import align_face, alignment_matrix, neck_patch, part_patches  # noqa: E402
+from detector.classify import CLASSIFIER_PATH, NECK_PATH, PARTS_PATH  # noqa: E402
+from detector.demo import astronaut_landmarks, masked_portraits  # noqa: E402
+from detector.pipeline import Pipeline  # noqa: E402
 
 
 def median_ms(fn, runs: int) -> float:

@@ -308,6 +308,27 @@ def test_evaluate_contract(labelled_folder, tmp_path):
     assert cv2.imread(str(tmp_path / "mistakes.png")) is not None
 
 
+def test_resample_writes_far_and_close_copies_under_the_same_names(labelled_folder, tmp_path, capsys):
+    from training.resample import main
+
+    before = {p: p.read_bytes() for p in labelled_folder.rglob("*.jpg")}
+    assert main([str(labelled_folder), str(tmp_path / "far"), "--far", "40"]) == 0
+    assert main([str(labelled_folder), str(tmp_path / "close"), "--close", "2", "--noise", "6"]) == 0
+    assert {p: p.read_bytes() for p in labelled_folder.rglob("*.jpg")} == before, "the sources are only read"
+    for path in before:
+        name = path.relative_to(labelled_folder.parent)
+        source, soft, big = (cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in
+                             (path, tmp_path / "far" / name, tmp_path / "close" / name))
+        assert soft.shape == source.shape and big.shape == (2 * source.shape[0], 2 * source.shape[1])
+        assert cv2.Laplacian(soft, cv2.CV_64F).var() < cv2.Laplacian(source, cv2.CV_64F).var() / 4, "far is soft"
+    assert main([str(labelled_folder), str(tmp_path / "far"), "--far", "40"]) == 2, "an existing copy is kept"
+    assert main([str(labelled_folder), str(tmp_path / "x"), "--far", "4"]) == 2
+    assert main([str(labelled_folder), str(tmp_path / "x"), "--close", "2", "--noise", "-1"]) == 2
+    assert main([str(tmp_path / "missing"), str(tmp_path / "x"), "--far", "40"]) == 2
+    said = capsys.readouterr().err
+    assert said.count("error: ") == 4 and "Traceback" not in said
+
+
 def test_clean_moves_and_undoes(portraits, tmp_path):
     from training.clean import main
 
