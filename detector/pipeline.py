@@ -164,7 +164,6 @@ class Pipeline:
             face.label, face.label_score = LABELS[best], float(p[best])
             face.nose_visible, face.mouth_visible = bool(v[0] >= 0.5), bool(v[1] >= 0.5)
 
-
     def ask_neck(self, gray: np.ndarray, matrices: list[np.ndarray], visible: np.ndarray) -> np.ndarray:
         """P(a mask under the chin) for the faces showing nose and mouth; NaN (counts for
         nothing in ``combine``) for the rest, which skip the patch and the model call."""

@@ -327,6 +327,14 @@ def test_resample_writes_far_and_close_copies_under_the_same_names(labelled_fold
     assert main([str(tmp_path / "missing"), str(tmp_path / "x"), "--far", "40"]) == 2
     said = capsys.readouterr().err
     assert said.count("error: ") == 4 and "Traceback" not in said
+    broken = tmp_path / "broken" / "no_mask"
+    broken.mkdir(parents=True)
+    (broken / "x.jpg").write_bytes(b"not an image")
+    cv2.imwrite(str(broken / "y.jpg"), cv2.imread(str(next(iter(before)))))
+    assert main([str(broken.parent), str(tmp_path / "b"), "--far", "40"]) == 0
+    said = capsys.readouterr().out
+    assert "wrote 1 photos" in said and "1 unreadable" in said
+    assert (tmp_path / "b" / "broken" / "no_mask" / "y.jpg").exists()
 
 
 def test_clean_moves_and_undoes(portraits, tmp_path):

@@ -42,10 +42,10 @@ def close(image: np.ndarray, scale: float, noise: float, rng: np.random.Generato
     return np.clip(big + rng.normal(0.0, noise, big.shape), 0, 255).astype(np.uint8)
 
 
-def resample(sources: list[Path], dst: Path, change, held: dict | None, split: str | None) -> int:
+def resample(sources: list[Path], dst: Path, change, held: dict | None, split: str | None) -> tuple[int, int]:
     """Write ``change(image)`` of every labelled photo (of ``split``, if given) under ``dst/<set>/<subfolder>/``;
-    returns how many were written."""
-    written = 0
+    returns how many were written and how many could not be read (left out of the copy, and said)."""
+    written = unreadable = 0
     for root in sources:
         for path, _ in tqdm(labelled_images(root), desc=f"resample {root.name}", unit="img"):
             key = f"{root.name}/{path.parent.name}/{path.name}"
@@ -54,13 +54,14 @@ def resample(sources: list[Path], dst: Path, change, held: dict | None, split: s
             try:
                 image = read_image(path)
             except SourceError:
+                unreadable += 1
                 continue
             out = dst / root.name / path.parent.name / path.name
             out.parent.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(out), change(image), [cv2.IMWRITE_JPEG_QUALITY, 95]):
                 raise DatasetError(f"cannot write {out}")
             written += 1
-    return written
+    return written, unreadable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,11 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     change = (lambda im: far(im, args.far)) if args.far is not None else (lambda im: close(im, args.close, args.noise, rng))
     try:
         held = read_held(args.splits)
-        n = resample(args.sources, args.dst, change, held, args.split)
+        n, unreadable = resample(args.sources, args.dst, change, held, args.split)
     except (ValueError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {n} photos under {args.dst}")
+    print(f"wrote {n} photos under {args.dst}" + (f"; {unreadable} unreadable, left out" if unreadable else ""))
     return 0
 
 
