@@ -44,16 +44,16 @@ def main() -> None:
     args = p.parse_args()
     pipeline = Pipeline()
     landmarks = astronaut_landmarks(pipeline)
+    matrix = alignment_matrix(landmarks)  # one face in every portrait: one fit, shared by the crop and the neck patch
     crops, patches, necks = [], [], []
     for image in masked_portraits(landmarks).values():
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        crop, crop_lm = align_face(gray, landmarks)
+        crop, crop_lm = align_face(gray, landmarks, matrix=matrix)
         crops.append(crop)
         patches.append(part_patches(crop, crop_lm))
-        necks.append(neck_patch(gray, alignment_matrix(landmarks)))
+        necks.append(neck_patch(gray, matrix))
     # one intra-op thread each, as the detector runs them
     classifier, parts, neck = pipeline.classifier, pipeline.parts, pipeline.neck
-    matrix = alignment_matrix(landmarks)  # fitted once per face, shared by the crop and the neck patch
     result = {
         "classifier_bytes": CLASSIFIER_PATH.stat().st_size,
         "parts_bytes": PARTS_PATH.stat().st_size,

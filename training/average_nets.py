@@ -63,7 +63,10 @@ def average_models(members: list[onnx.ModelProto]) -> onnx.ModelProto:
 def max_difference(averaged: Path, members: list[Path], shape: tuple[int, ...], seed: int = 0) -> float:
     """Largest |averaged - mean of members| over the outputs, on a random batch of ``shape``."""
     x = np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
-    run = lambda path: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})  # noqa: E731
+    def run(path: Path) -> list[np.ndarray]:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: x})
+
     got = run(averaged)
     want = [np.mean(arrays, axis=0) for arrays in zip(*(run(p) for p in members))]
     return max(float(np.abs(g - w).max()) for g, w in zip(got, want))

@@ -28,15 +28,9 @@ from detector.track import iou_matrix
 from detector.types import LABELS, largest
 from training.crop import MIN_SCENE_FACE, SCENE_MATCH_IOU
 from training.datasets import DatasetError, labelled_images
-from training.splits import read_held, split_of
+from training.splits import labelled_split, read_held, scene_split
 
 NO_FACE = "no_face"
-
-
-def _keep(key: str, group: str, splits: dict[str, str] | None, split: str | None) -> bool:
-    if not split:
-        return True
-    return split_of(key, group, splits) == split
 
 
 def _mistake(image: np.ndarray, box, true: str, predicted: str, name: str) -> tuple[np.ndarray, str]:
@@ -59,8 +53,7 @@ def judge_folder(pipeline, root: Path, splits, split, mistakes: list | None = No
     """
     pairs = []
     for path, label in tqdm(labelled_images(root), desc=f"evaluate {root.name}", unit="img"):
-        key = f"{root.name}/{path.parent.name}/{path.name}"
-        if not _keep(key, f"{root.name}/{path.stem}", splits, split):
+        if split and labelled_split(path, splits) != split:
             continue
         try:
             image = read_image(path)
@@ -81,8 +74,7 @@ def judge_scenes(
     labels = json.loads((root / "labels.json").read_text())
     pairs = []
     for file, truth in tqdm(sorted(labels.items()), desc=f"evaluate {root.name}", unit="img"):
-        group = f"{root.name}/{file}"
-        if not _keep(group, group, splits, split):
+        if split and scene_split(root.name, file, splits) != split:
             continue
         try:
             image = read_image(root / "images" / file)

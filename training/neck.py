@@ -4,10 +4,9 @@ The neck model reads the patch under the chin (``detector.align.neck_patch``)
 and says whether a mask is there: worn (its lower edge), pulled down onto the
 chin or hanging on the neck. The classifier's crop ends at the chin, so a
 mask on the neck was invisible to it and such faces were called bare.
-``training.train`` trains it with the other two models when the config sets
-``neck_epochs``; this command trains it for the classifier already shipped
-(same crops, same split), exports it with the parity check, scores it on the
-test split and, with ``--install``, copies ``neck.onnx`` into ``models/``.
+``training.train`` does not train it; this command does, for the classifier
+already shipped (same crops, same split), exports it with the parity check,
+scores it on the test split and, with ``--install``, copies ``neck.onnx`` into ``models/``.
 Crop folders made before neck patches existed give none: re-crop them.
 """
 

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
 from detector.sources import read_image
 from detector.track import iou_matrix
-from training.splits import assign_splits, phash, read_held, split_of
+from training.splits import assign_splits, labelled_split, phash, read_held, scene_split
 
 MATCH_IOU = 0.5
 """A labelled scene face is found by a detection overlapping it this much."""
@@ -132,9 +132,8 @@ def load_eval_set(
     if held is None:
         splits = photo_splits([p for _, _, p in stills] + [p for p, _ in scenes], data)
     else:  # named as training.evaluate names them
-        splits = {path: split_of(f"{folder}/{path.name}", f"{folder.split('/')[0]}/{path.stem}", held)
-                  for folder, _, path in stills}
-        splits |= {path: split_of(f"{SCENES}/{path.name}", f"{SCENES}/{path.name}", held) for path, _ in scenes}
+        splits = {path: labelled_split(path, held) for _, _, path in stills}
+        splits |= {path: scene_split(SCENES, path.name, held) for path, _ in scenes}
     rng = np.random.default_rng(seed)
     out = EvalSet()
     for folder in STILL_FOLDERS:

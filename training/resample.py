@@ -20,19 +20,16 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from detector.pipeline import shrink_to
 from detector.sources import SourceError, read_image
 from training.datasets import DatasetError, labelled_images
-from training.splits import read_held, split_of
+from training.splits import labelled_split, read_held
 
 
 def far(image: np.ndarray, side: int) -> np.ndarray:
     """The photo shrunk so its long side is ``side`` pixels, then grown back to its size: a far, soft face."""
-    h, w = image.shape[:2]
-    scale = side / max(h, w)
-    if scale >= 1:
-        return image
-    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    small, scale = shrink_to(image, side)
+    return image if scale == 1.0 else cv2.resize(small, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
 
 
 def close(image: np.ndarray, scale: float, noise: float, rng: np.random.Generator) -> np.ndarray:
@@ -48,8 +45,7 @@ def resample(sources: list[Path], dst: Path, change, held: dict | None, split: s
     written = unreadable = 0
     for root in sources:
         for path, _ in tqdm(labelled_images(root), desc=f"resample {root.name}", unit="img"):
-            key = f"{root.name}/{path.parent.name}/{path.name}"
-            if split and split_of(key, f"{root.name}/{path.stem}", held) != split:
+            if split and labelled_split(path, held) != split:
                 continue
             try:
                 image = read_image(path)

@@ -38,6 +38,18 @@ def split_of(key: str, group: str, held: dict[str, str] | None) -> str:
     return (held or {}).get(key) or stable_split(group)
 
 
+def labelled_split(path: Path, held: dict[str, str] | None) -> str:
+    """The side of a photo in a labelled folder (``.../<set>/<subfolder>/<file>``), named
+    ``<set>/<subfolder>/<file>`` as ``splits.json`` names it and grouped ``<set>/<stem>`` (``split_of``)."""
+    name = path.parent.parent.name
+    return split_of(f"{name}/{path.parent.name}/{path.name}", f"{name}/{path.stem}", held)
+
+
+def scene_split(set_name: str, file: str, held: dict[str, str] | None) -> str:
+    """The side of a scene photo (``<set>/images/<file>``), named and grouped ``<set>/<file>`` (``split_of``)."""
+    return split_of(f"{set_name}/{file}", f"{set_name}/{file}", held)
+
+
 def read_held(path: Path | None) -> dict[str, str] | None:
     """A ``splits.json`` (name: split) given as ``--splits``, or None; ValueError, saying why, for anything else."""
     if path is None:
