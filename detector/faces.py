@@ -10,6 +10,7 @@ against).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import cv2
@@ -40,6 +41,9 @@ class FinderConfig:
     nets: str = "masked"
     """Which ONNX nets OnnxMTCNN loads: ``masked`` (face heads refit on masked faces by
     ``training.finetune_mtcnn``: more masked faces, fewer false ones) or ``stock``."""
+    model_dir: Path | None = None
+    """Folder of the ONNX nets (None: the shipped ``models/mtcnn``); a candidate refit is
+    judged through the whole detector by pointing here, without touching the shipped files."""
     still_thresholds: tuple[float, float, float] | None = None
     """Per-stage thresholds for single photos (None: same as ``thresholds``).
     A photo is searched once, so it can afford more proposals than a video frame."""
@@ -91,7 +95,7 @@ def make_finder(backend: str = "onnx", config: FinderConfig | None = None) -> Fa
         from detector.mtcnn_onnx import OnnxMTCNN
 
         return _Filtered(
-            OnnxMTCNN(min_face_size=config.min_face_size, thresholds=config.thresholds, nets=config.nets),
+            OnnxMTCNN(config.model_dir, config.min_face_size, config.thresholds, nets=config.nets),
             config,
         )
     raise ValueError(f"unknown face finder {backend!r} (choose onnx or reference)")

@@ -157,6 +157,23 @@ def test_missing_model_is_named(tmp_path: Path) -> None:
         OnnxMTCNN(model_dir=tmp_path)
 
 
+def test_finder_config_points_at_candidate_nets(tmp_path: Path) -> None:
+    """``FinderConfig.model_dir`` is what a candidate refit is judged through: a copy of the
+    shipped nets finds the same face, a folder without nets is refused by name."""
+    import shutil
+
+    from detector.faces import FinderConfig, make_finder
+    from detector.mtcnn_onnx import DEFAULT_MODEL_DIR
+
+    for net in DEFAULT_MODEL_DIR.glob("*.onnx"):
+        shutil.copy(net, tmp_path)
+    shipped = make_finder("onnx", FinderConfig()).detect(astronaut())
+    copied = make_finder("onnx", FinderConfig(model_dir=tmp_path)).detect(astronaut())
+    assert len(shipped) == 1 and [d.box for d in copied] == [d.box for d in shipped]
+    with pytest.raises(FileNotFoundError, match="pnet"):
+        make_finder("onnx", FinderConfig(model_dir=tmp_path / "empty"))
+
+
 def test_module_does_not_import_tensorflow() -> None:
     code = "import sys, detector.mtcnn_onnx; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT).returncode == 0

@@ -267,6 +267,23 @@ def test_shrink_blur_softens_the_chosen_share_only():
     assert np.allclose(out.mean(axis=(1, 2, 3)), x.mean(axis=(1, 2, 3)), atol=0.02)
     assert np.array_equal(shrink_blur(tf.constant(x), 0.0).numpy(), x)
 
+def test_soften_blurs_a_photo_in_place_and_drops_faces_left_too_small():
+    """A softened photo keeps its size (boxes stay put) and loses detail; a face left under PNet's
+    12 px is no longer a positive, and a face already soft is left as it is."""
+    from training.mtcnn_patches import soften
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)
+    faces = np.array([[100, 100, 300, 300], [10, 10, 30, 30]], dtype=np.float64)  # 200 and 20 px, median 110
+    detail = lambda im: np.abs(np.diff(im.astype(np.float64), axis=1)).mean()
+    for _ in range(5):
+        soft, kept = soften(image, faces, rng)
+        assert soft.shape == image.shape and detail(soft) < 0.5 * detail(image)
+        assert kept.tolist() == [[100, 100, 300, 300]], "the 20 px face keeps under 9 px of detail"
+    soft, kept = soften(image, np.array([[10.0, 10.0, 24.0, 24.0]]), rng)
+    assert np.array_equal(soft, image) and len(kept) == 1, "a 14 px face is softer than any draw"
+
+
 def test_train_init_must_exist(tmp_path, capsys):
     from training.train import main
 
@@ -380,6 +397,8 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     assert recall(["--data", str(tmp_path), "--splits", str(tmp_path / "list.json")]) == 2
     assert finetune(["--data", str(tmp_path), "--splits", str(tmp_path / "none.json"), "--out", str(tmp_path / "n")]) == 2
     assert recall(["--data", str(tmp_path / "missing")]) == 2
+    assert finetune(["--data", str(tmp_path), "--soft", "1.5"]) == 2
+    assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--mtcnn", str(tmp_path)]) == 2, "no nets there"
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--splits", str(tmp_path / "none.json")]) == 2
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--neck", str(tmp_path / "none.onnx")]) == 2
     assert neck(["--config", str(tmp_path / "none.json")]) == 2

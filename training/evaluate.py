@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--splits", type=Path, help="splits.json written by training.train")
     p.add_argument("--split", choices=("train", "val", "test"), help="only photos of this split")
     p.add_argument("--finder", choices=("onnx", "reference"), default="onnx")
+    p.add_argument("--mtcnn", type=Path, help="a folder of candidate MTCNN nets, e.g. a training.finetune_mtcnn "
+                   "--out (default: models/mtcnn)")
     p.add_argument("--classifier", type=Path, help="a candidate mask_classifier.onnx (default: the shipped one)")
     p.add_argument("--parts", type=Path, help="a candidate parts.onnx (default: the shipped one)")
     p.add_argument("--chin-share", type=float, help="candidate share of nose-and-mouth-visible faces read as chin masks "
@@ -170,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                    "(default: detector.classify.NECK_WEIGHT)")
     p.add_argument("--mistakes", type=Path, help="contact-sheet PNG of every wrong verdict (true>predicted, file)")
     args = p.parse_args(argv)
+    from detector.faces import FinderConfig
     from detector.pipeline import Pipeline, PipelineConfig
 
     try:
@@ -181,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     if settings is None:
         return 2
     try:
-        pipeline = Pipeline(PipelineConfig(finder=args.finder, **settings))
+        faces = FinderConfig(model_dir=args.mtcnn)
+        pipeline = Pipeline(PipelineConfig(finder=args.finder, faces=faces, **settings))
     except FileNotFoundError as err:  # the loaders name the missing model
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -38,10 +39,10 @@ def upscaled_astronaut(pipeline) -> dict[str, int]:
 def demo_badges(pipeline, min_face: int = 40) -> list[int]:
     """Frames of the demo clip where the video-path finder boxes something below the faces."""
     from detector.demo import make_demo_clip
-    from detector.faces import FinderConfig, make_finder
+    from detector.faces import make_finder
     from detector.sources import open_source
 
-    finder = make_finder(pipeline.config.finder, FinderConfig(min_face_size=min_face, nets=pipeline.config.faces.nets))
+    finder = make_finder(pipeline.config.finder, replace(pipeline.config.faces, min_face_size=min_face))
     with tempfile.TemporaryDirectory(prefix="false-faces-") as folder:
         clip = open_source(str(make_demo_clip(pipeline, Path(folder))))
         return [frame.index for frame in clip
@@ -67,14 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.model_dir is not None and not args.model_dir.is_dir():
         print(f"error: --model-dir is not a folder: {args.model_dir}", file=sys.stderr)
         return 2
-    import detector.mtcnn_onnx
     from detector.faces import FinderConfig
     from detector.pipeline import Pipeline, PipelineConfig
 
-    if args.model_dir is not None:
-        detector.mtcnn_onnx.DEFAULT_MODEL_DIR = args.model_dir  # read when OnnxMTCNN is built
     try:
-        pipeline = Pipeline(PipelineConfig(faces=FinderConfig(nets=args.nets)))
+        pipeline = Pipeline(PipelineConfig(faces=FinderConfig(nets=args.nets, model_dir=args.model_dir)))
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

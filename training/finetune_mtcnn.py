@@ -20,8 +20,9 @@ squares and the cascade's own proposals that overlap no labelled face
 (IoU < 0.3) in scene photos and, with ``--crops``, in face-free scene crops
 grown by the still path's replicate borders (their centred squares too: the
 tight positives' shape on no face). ``--mine DIR`` takes those proposals from
-a previous round's nets. Patches are cut with the detector's own
-``crop_resize``, so they are what the nets see at run time.
+a previous round's nets. ``--soft P`` also learns a share P of the photos
+softened, as a far camera takes them (``mtcnn_patches.soften``). The
+patches are cut in ``training.mtcnn_patches``.
 
 Usage: ``python -m training.finetune_mtcnn [--data ../shared/data] [--out models/mtcnn] [--splits S] ...``
 The shipped ``*_masked.onnx`` are two rounds (about 2 + 3 minutes on 2 cores) on the train side of
@@ -44,151 +45,17 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
-from tqdm import tqdm
 
-from detector.faces import FinderConfig, detect_still, make_finder
-from detector.mtcnn_onnx import OnnxMTCNN, crop_resize, square
-from detector.track import iou_matrix
 from training.export_mtcnn import TOLERANCE, build_keras_net, max_difference, save_onnx
-from training.recall import face_free_square, load_eval_set, read_rgb
+from training.mtcnn_patches import SIZES, TIGHT_FOLDERS, collect
+from training.recall import load_eval_set
 from training.splits import read_held
 
-SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
 HEADS = {"pnet": "conv4-2", "rnet": "fc5-2", "onet": "fc6-3"}
 TRUNKS = {"pnet": ("conv3", "prelu3"), "rnet": ("fc4", "prelu4"), "onet": ("fc5", "prelu5")}
 """The last shared layer of each net: trained too with ``--train dense``."""
 REGS = {"pnet": ("conv4-1",), "rnet": ("fc5-1",), "onet": ("fc6-1", "fc6-2")}
 """Box (and landmark) outputs, kept unchanged by distillation when the trunk moves."""
-LENIENT = FinderConfig(thresholds=(0.4, 0.4, 0.5), min_score=0.5,
-                       still_borders=((0.25, "replicate"), (0.5, "replicate"), (1.0, "replicate")))
-"""Finds the face box in still photos the stock defaults miss (stills hold one face)."""
-TIGHT_FOLDERS = ("chandrika/with_mask", "chandrika/without_mask")
-"""Folders of tight face crops (eyebrows to chin): a photo there holds its face centred."""
-TIGHT_SIDE = 0.8
-"""Face square / long side of a tight crop: the median where the lenient cascade finds it."""
-
-
-def jitter(box: np.ndarray, rng: np.random.Generator, count: int, min_iou: float = 0.65) -> np.ndarray:
-    """Up to ``count`` squares near ``box`` overlapping it at least ``min_iou`` (the box itself first)."""
-    side = box[2] - box[0]
-    shift = rng.uniform(-0.15, 0.15, (count * 4, 2)) * side
-    scale = rng.uniform(0.85, 1.15, count * 4) * side
-    cx, cy = (box[0] + box[2]) / 2 + shift[:, 0], (box[1] + box[3]) / 2 + shift[:, 1]
-    cand = np.stack([cx - scale / 2, cy - scale / 2, cx + scale / 2, cy + scale / 2], axis=1)
-    good = cand[iou_matrix(cand, box[None])[:, 0] >= min_iou]
-    return np.concatenate([box[None], good[: count - 1]])
-
-
-def random_negatives(shape: tuple[int, ...], faces: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
-    """Random squares (12 px to half the short side) overlapping no face at IoU >= 0.3."""
-    h, w = shape[:2]
-    side = rng.uniform(12, max(13, min(h, w) / 2), count * 3)
-    x, y = rng.uniform(0, 1, count * 3) * (w - side), rng.uniform(0, 1, count * 3) * (h - side)
-    cand = np.stack([x, y, x + side, y + side], axis=1)
-    keep = iou_matrix(cand, faces).max(axis=1, initial=0.0) < 0.3 if len(faces) else np.ones(len(cand), bool)
-    return cand[keep][:count]
-
-
-def proposals(mtcnn: OnnxMTCNN, image: np.ndarray) -> np.ndarray:
-    """PNet then RNet proposals at the lenient thresholds: the hard negatives of a scene."""
-    boxes = mtcnn._stage_pnet(image, LENIENT.thresholds[0])
-    if len(boxes):
-        boxes = np.concatenate([boxes, mtcnn._stage_rnet(image, boxes, LENIENT.thresholds[1])])
-    return square(boxes)[:, :4] if len(boxes) else np.empty((0, 4))
-
-
-def scene_patches(data, mtcnn: OnnxMTCNN, rng: np.random.Generator, jitters: int, negatives: int):
-    """(image, boxes, labels) per train scene photo: jittered labelled faces and negatives."""
-    for path, labels in tqdm(data.scenes, desc="scene patches", unit="img"):
-        rgb = read_rgb(path)
-        image = OnnxMTCNN._normalize(rgb)
-        faces = square(np.array([b["box"] for b in labels], dtype=np.float64).reshape(-1, 4))
-        pos = [jitter(f, rng, jitters) for f in faces if f[2] - f[0] >= 12]
-        hard = proposals(mtcnn, image)
-        if len(hard) and len(faces):
-            hard = hard[iou_matrix(hard, faces).max(axis=1) < 0.3]
-        hard = hard[rng.permutation(len(hard))[:negatives]]
-        neg = np.concatenate([hard, random_negatives(rgb.shape, faces, rng, negatives)])
-        pos = np.concatenate(pos) if pos else np.empty((0, 4))
-        yield image, np.concatenate([pos, neg]), np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-
-
-def crop_patches(data, mtcnn: OnnxMTCNN, rng: np.random.Generator, negatives: int, crops: int):
-    """(image, boxes, labels) of face-free train scene crops grown by each still-photo border.
-
-    ``detect_still`` retries a photo with replicate borders; their streaks are a
-    texture the package never saw, and proposals there are the false faces of
-    the photo path; so is the crop's centred square, the shape a tight face
-    crop's positives have. All boxes are negatives.
-    """
-    borders = [0.0] + [b for b, _ in LENIENT.still_borders]
-    for path, labels in tqdm(data.scenes, desc="crop patches", unit="img"):
-        rgb = read_rgb(path)
-        faces = np.array([b["box"] for b in labels], dtype=np.float64).reshape(-1, 4)
-        for _ in range(crops):
-            found = face_free_square(rng, rgb.shape, faces)
-            if found is None:
-                continue
-            x, y, side = found
-            crop = rgb[y : y + side, x : x + side]
-            border = borders[int(rng.integers(len(borders)))]
-            pad = int(round(border * side))
-            grown = np.pad(crop, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-            image = OnnxMTCNN._normalize(grown)
-            hard = proposals(mtcnn, image)
-            hard = hard[rng.permutation(len(hard))[:negatives]]
-            # the crop itself, centred like a tight face crop: the geometry of the tight positives
-            centred = jitter(tight_box(crop.shape) + pad, rng, 3)
-            boxes = np.concatenate([hard, centred, random_negatives(grown.shape, np.empty((0, 4)), rng, negatives // 2)])
-            yield image, boxes, np.zeros(len(boxes))
-
-
-def tight_box(shape: tuple[int, ...], side: float = TIGHT_SIDE) -> np.ndarray:
-    """The face square of a tight (eyes-to-chin) crop: centred, ``side`` times the long side."""
-    h, w = shape[:2]
-    half = side * max(h, w) / 2
-    return np.array([w / 2 - half, h / 2 - half, w / 2 + half, h / 2 + half])
-
-
-def still_patches(data, rng: np.random.Generator, jitters: int, tight: tuple[str, ...] = ()):
-    """(image, boxes, labels) per train still photo: the lenient cascade's face box, or, in a
-    ``tight`` folder where it finds none, the centred ``tight_box`` (the hard positives)."""
-    finder = make_finder("onnx", LENIENT)
-    for folder, _, path in tqdm(data.stills, desc="still patches", unit="img"):
-        rgb = read_rgb(path)
-        found = detect_still(finder, rgb, LENIENT)
-        if found:
-            box = square(np.array([found[0].box], dtype=np.float64))[0]
-        elif folder in tight:
-            box = tight_box(rgb.shape)
-        else:
-            continue
-        pad = int(0.5 * max(rgb.shape[:2]))
-        image = OnnxMTCNN._normalize(np.pad(rgb, ((pad, pad), (pad, pad), (0, 0)), mode="edge"))
-        boxes = jitter(box + pad, rng, jitters)
-        yield image, boxes, np.ones(len(boxes))
-
-
-def collect(data, rng: np.random.Generator, jitters: int, negatives: int, tight: tuple[str, ...] = (),
-            crops: int = 0, mine: Path | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Patches per net (12, 24, 48 px) and their labels; hard negatives are proposals of the
-    package's nets, or of the ``*_masked.onnx`` in ``mine`` (a previous round's)."""
-    miner = (OnnxMTCNN(model_dir=mine, thresholds=LENIENT.thresholds, nets="masked") if mine
-             else OnnxMTCNN(thresholds=LENIENT.thresholds))
-    patches: dict[str, list[np.ndarray]] = {n: [] for n in SIZES}
-    ys: list[np.ndarray] = []
-    sources = [scene_patches(data, miner, rng, jitters, negatives), still_patches(data, rng, jitters, tight)]
-    if crops:
-        sources.append(crop_patches(data, miner, rng, negatives, crops))
-    for source in sources:
-        for image, boxes, y in source:
-            if len(boxes) == 0:
-                continue
-            for name, size in SIZES.items():
-                patches[name].append(crop_resize(image, boxes, size).astype(np.float32))
-            ys.append(y)
-    labels = np.concatenate(ys)
-    return {n: (np.concatenate(p), labels) for n, p in patches.items()}
 
 
 def features(model, name: str, x: np.ndarray, batch: int = 2048, stop: str | None = None) -> np.ndarray:
@@ -268,7 +135,7 @@ def refit_dense(name: str, x: np.ndarray, y: np.ndarray, l2: float, lr: float, e
     def forward(h):
         for layer in trunk:
             h = layer(h)
-        return tf.reshape(head(h), (-1, 2))[:, 1], tf.concat([tf.reshape(r(h), (len(h), -1)) for r in regs], axis=1)
+        return tf.reshape(head(h), (-1, 2))[:, 1], tf.concat([tf.reshape(r(h), (tf.shape(h)[0], -1)) for r in regs], axis=1)
 
     def scores(batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
         out = [forward(feats[i : i + batch_size]) for i in range(0, len(feats), batch_size)]
@@ -334,8 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mine", type=Path, help="folder of a previous round's *_masked.onnx: mine hard negatives with them")
     parser.add_argument("--splits", type=Path,
                         help="a classifier's splits.json: refit on its train side only, so its val and test stay unseen")
+    parser.add_argument("--soft", type=float, default=0.0,
+                        help="share of train photos also learned softened, as a far camera sees them (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if not 0.0 <= args.soft <= 1.0:
+        print(f"error: --soft must be between 0 and 1, not {args.soft}", file=sys.stderr)
+        return 2
     rng = np.random.default_rng(args.seed)
     if args.cache and args.cache.is_file():
         saved = np.load(args.cache)
@@ -346,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        sets = collect(data, rng, args.jitters, args.negatives, tuple(args.tight), args.crops, args.mine)
+        sets = collect(data, rng, args.jitters, args.negatives, tuple(args.tight), args.crops, args.mine, args.soft)
         if args.cache:
             np.savez(args.cache, **{f"{n}_{k}": v for n, (x, y) in sets.items() for k, v in (("x", x), ("y", y))})
     args.out.mkdir(parents=True, exist_ok=True)

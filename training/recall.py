@@ -255,6 +255,7 @@ def config_from_args(args: argparse.Namespace) -> FinderConfig:
         config.min_score = args.min_score
     if args.nets:
         config.nets = args.nets
+    config.model_dir = args.model_dir
     if args.borders is not None:  # one fill per border retry, the last repeating
         fills = (args.fill + [args.fill[-1]] * len(args.borders))[: len(args.borders)]
         config.still_borders = tuple(zip(args.borders, fills))
@@ -295,10 +296,6 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.model_dir:
-        import detector.mtcnn_onnx
-
-        detector.mtcnn_onnx.DEFAULT_MODEL_DIR = args.model_dir  # read when OnnxMTCNN is built
     results = evaluate(config, data, still=not (args.plain or args.stock), match_iou=args.match_iou)
     print(f"config: {config}")
     print_table(results)
