@@ -16,7 +16,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from detector.types import Detection
+from detector.types import Detection, largest
 
 
 class FaceFinder(Protocol):
@@ -165,3 +165,10 @@ def detect_still(finder: FaceFinder, rgb: np.ndarray, config: FinderConfig | Non
     if not found and config.still_framed is not None and hasattr(finder, "framed"):
         found = finder.framed(rgb, config.still_framed)
     return found
+
+
+def largest_still_face(finder: FaceFinder, bgr: np.ndarray) -> Detection | None:
+    """The largest face of a BGR photo by the still-photo search, or None: the face a labelled
+    photo is about, the one ``training`` crops and paints a mask on."""
+    found = detect_still(finder, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return largest(found) if found else None

@@ -316,13 +316,36 @@ def test_evaluate_contract(labelled_folder, tmp_path):
     assert main([str(labelled_folder), "--json", str(out), "--plot", str(tmp_path / "cm.png"),
                  "--mistakes", str(tmp_path / "mistakes.png")]) == 0
     result = json.loads(out.read_text())
-    assert set(result) == {"accuracy", "n", "no_face", "per_class", "confusion"}
+    assert set(result) == {"accuracy", "n", "no_face", "per_class", "confusion", "verdicts"}
     assert result["n"] == 36 and result["no_face"] == 0
+    assert len(result["verdicts"]) == 36 and all(len(v) == 2 for v in result["verdicts"].values())
     assert set(result["per_class"]) == {"mask", "incorrect", "no_mask"}
     assert all(set(v) == {"precision", "recall", "n"} for v in result["per_class"].values())
     assert result["accuracy"] >= 0.9, result["confusion"]
     assert (tmp_path / "cm.png").stat().st_size > 0
     assert cv2.imread(str(tmp_path / "mistakes.png")) is not None
+
+
+def test_paired_counts_only_the_faces_one_run_gets_right(tmp_path, capsys):
+    """Faces both runs get right or wrong are no evidence; 9 faces right only in B against 1 only in A is (p = 0.02)."""
+    from training.evaluate import report
+    from training.paired import main, pair
+
+    truth = [("mask", f"set/mask/{i}.jpg") for i in range(20)] + [("no_mask", f"set/no_mask/{i}.jpg") for i in range(20)]
+    a = report([(t, "no_mask" if i < 10 else t, k) for i, (t, k) in enumerate(truth)])
+    b = report([(t, "incorrect" if i in (0, 30) else t, k) for i, (t, k) in enumerate(truth)])
+    paired = pair(a, b)
+    assert (paired.n, len(paired.a_only), len(paired.b_only), paired.both_wrong) == (40, 1, 9, 1)
+    assert paired.a_only == ["set/no_mask/10.jpg"] and 0.01 < paired.p_value < 0.03
+    assert pair(a, a).p_value == 1.0
+    for name, result in (("a.json", a), ("b.json", b), ("old.json", {"accuracy": 1.0})):
+        (tmp_path / name).write_text(json.dumps(result))
+    assert main([str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "1 right only in A" in out and "9 right only in B" in out and "A only: set/no_mask/10.jpg" in out
+    assert main([str(tmp_path / "a.json"), str(tmp_path / "old.json")]) == 2
+    assert main([str(tmp_path / "a.json"), str(tmp_path / "missing.json")]) == 2
+    assert all(line.startswith("error:") for line in capsys.readouterr().err.strip().splitlines())
 
 
 def test_resample_writes_far_and_close_copies_under_the_same_names(labelled_folder, tmp_path, capsys):

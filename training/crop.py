@@ -22,11 +22,10 @@ import numpy as np
 from tqdm import tqdm
 
 from detector.align import align_face, alignment_matrix, neck_patch
-from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
+from detector.faces import FaceFinder, FinderConfig, largest_still_face, make_finder
 from detector.landmarks import Landmarker
 from detector.sources import SourceError, read_image
 from detector.track import iou_matrix
-from detector.types import largest
 from training.datasets import INDEX_NAME, CropRecord, DatasetError, labelled_images, write_index
 
 MIN_SCENE_FACE = 20
@@ -58,10 +57,8 @@ class Cropper:
         self.records.append(CropRecord(str(rel), label, source, group, state, crop_lm, str(neck_rel), inside))
 
     def largest_face(self, image: np.ndarray):
-        found = detect_still(self.finder, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-        if not found:
-            return None
-        return largest(found).box
+        face = largest_still_face(self.finder, image)
+        return None if face is None else face.box
 
 
 def crop_labelled(src: Path, cropper: Cropper) -> None:

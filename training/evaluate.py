@@ -46,8 +46,9 @@ def _mistake(image: np.ndarray, box, true: str, predicted: str, name: str) -> tu
     return (crop if crop.size else image), caption
 
 
-def judge_folder(pipeline, root: Path, splits, split, mistakes: list | None = None) -> list[tuple[str, str]]:
-    """(true, predicted) for the largest face of each image in a labelled folder.
+def judge_folder(pipeline, root: Path, splits, split, mistakes: list | None = None) -> list[tuple[str, str, str]]:
+    """(true, predicted, key) for the largest face of each image in a labelled folder; the key
+    (``set/folder/file``) names the photo, so two candidates' verdicts can be paired.
 
     ``mistakes`` (a list) collects (thumbnail, caption) of every wrong verdict.
     """
@@ -61,7 +62,7 @@ def judge_folder(pipeline, root: Path, splits, split, mistakes: list | None = No
         except SourceError:
             image, faces = None, []
         subject = largest(faces) if faces else None
-        pairs.append((label, subject.label if subject else NO_FACE))
+        pairs.append((label, subject.label if subject else NO_FACE, f"{root.name}/{path.relative_to(root).as_posix()}"))
         if mistakes is not None and image is not None and pairs[-1][1] != label:
             mistakes.append(_mistake(image, subject.box if subject else None, label, pairs[-1][1], path.stem))
     return pairs
@@ -69,8 +70,8 @@ def judge_folder(pipeline, root: Path, splits, split, mistakes: list | None = No
 
 def judge_scenes(
     pipeline, root: Path, splits, split, min_face: int = MIN_SCENE_FACE, mistakes: list | None = None
-) -> list[tuple[str, str]]:
-    """(true, predicted) for every labelled face of a scene set."""
+) -> list[tuple[str, str, str]]:
+    """(true, predicted, key) for every labelled face of a scene set (key: ``set/file#index``)."""
     labels = json.loads((root / "labels.json").read_text())
     pairs = []
     for file, truth in tqdm(sorted(labels.items()), desc=f"evaluate {root.name}", unit="img"):
@@ -87,14 +88,18 @@ def judge_scenes(
             if min(boxes[i, 2] - boxes[i, 0], boxes[i, 3] - boxes[i, 1]) < min_face:
                 continue
             hit = iou.shape[1] and iou[i].max() >= SCENE_MATCH_IOU
-            pairs.append((t["label"], faces[int(iou[i].argmax())].label if hit else NO_FACE))
+            pairs.append((t["label"], faces[int(iou[i].argmax())].label if hit else NO_FACE, f"{root.name}/{file}#{i}"))
             if mistakes is not None and image is not None and pairs[-1][1] != t["label"]:
                 mistakes.append(_mistake(image, boxes[i], t["label"], pairs[-1][1], Path(file).stem))
     return pairs
 
 
-def report(pairs: list[tuple[str, str]]) -> dict:
-    """The evaluation contract: accuracy, n, no_face, per_class, confusion."""
+def report(pairs: list[tuple[str, ...]]) -> dict:
+    """The evaluation contract: accuracy, n, no_face, per_class, confusion; where the pairs carry
+    a key (true, predicted, key), also each face's ``[true, predicted]`` under it (``verdicts``),
+    so ``training.paired`` can set two candidates side by side face by face."""
+    keyed = [p for p in pairs if len(p) == 3]
+    pairs = [p[:2] for p in pairs]
     n = len(pairs)
     predicted = list(LABELS) + [NO_FACE]
     confusion = {t: {p: sum(1 for a, b in pairs if a == t and b == p) for p in predicted} for t in LABELS}
@@ -111,6 +116,7 @@ def report(pairs: list[tuple[str, str]]) -> dict:
         "no_face": sum(b == NO_FACE for _, b in pairs),
         "per_class": per_class,
         "confusion": confusion,
+        **({"verdicts": {key: [a, b] for a, b, key in keyed}} if keyed else {}),
     }
 
 

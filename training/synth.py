@@ -31,11 +31,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from detector.faces import FinderConfig, detect_still, make_finder
+from detector.faces import FinderConfig, largest_still_face, make_finder
 from detector.landmarks import Landmarker
 from detector.masks import STATE_LABEL, STATES, MaskStyle, mask_polygon, paint_mask
 from detector.sources import IMAGE_EXTS, SourceError, read_image
-from detector.types import largest
 from training.datasets import FOLDER_LABELS
 from training.sheets import contact_sheet
 from training.splits import read_held
@@ -66,11 +65,10 @@ class LargestFace:
 
     def __call__(self, image: np.ndarray) -> tuple[tuple[float, float, float, float], np.ndarray] | None:
         """(box, landmarks) of the largest face, or None where no face is found."""
-        found = detect_still(self.finder, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-        if not found:
+        face = largest_still_face(self.finder, image)
+        if face is None:
             return None
-        box = largest(found).box
-        return box, self.landmarker(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), box)
+        return face.box, self.landmarker(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), face.box)
 
 
 def cloth_swatch(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
