@@ -404,6 +404,7 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     from training.crop import main as crop
     from training.evaluate import main as evaluate
     from training.finetune_mtcnn import main as finetune
+    from training.full import main as full
     from training.neck import main as neck
     from training.recall import main as recall
     from training.synth import main as synth
@@ -421,6 +422,8 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     assert finetune(["--data", str(tmp_path), "--splits", str(tmp_path / "none.json"), "--out", str(tmp_path / "n")]) == 2
     assert recall(["--data", str(tmp_path / "missing")]) == 2
     assert finetune(["--data", str(tmp_path), "--soft", "1.5"]) == 2
+    assert full(["--data", str(tmp_path), "--work", str(tmp_path / "work")]) == 2
+    assert not (tmp_path / "work").exists(), "nothing is written before the data is checked"
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--mtcnn", str(tmp_path)]) == 2, "no nets there"
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--splits", str(tmp_path / "none.json")]) == 2
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--neck", str(tmp_path / "none.onnx")]) == 2

@@ -5,16 +5,22 @@ One command for what ``models/README.md`` reports, step by step:
 1. ``training.synth``: masks painted on the bare faces of chandrika and prajnasb;
 2. ``training.crop``: aligned grayscale crops of the real sets, the scenes and the painted faces;
 3. ``training.compare``: one classifier per augmentation policy, held-out accuracy and time per policy;
-4. ``training.train --policy WINNER --install``: both models with the winning policy, into ``models/``;
-5. ``training.evaluate``: the whole detector on the held-out photos and the held-out scene faces.
+4. ``training.train --policy WINNER --install``: classifier and visibility model, into ``models/``;
+5. ``training.finetune_mtcnn``, two rounds: the face finder refit on the train side of that split,
+   into ``models/mtcnn/`` (round 1's PNet, round 2's RNet and ONet, as shipped);
+6. ``training.neck --install``: the neck model on the same crops and split;
+7. ``training.evaluate``: the whole detector on the held-out photos and the held-out scene faces.
 
 Each step is skipped when its output exists (``--force`` redoes it), so an interrupted run resumes.
+TensorFlow's training is not bit-for-bit repeatable on CPU threads: a rerun gives sibling models,
+within the run-to-run spread the model card reports.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -34,10 +40,44 @@ def step(done: Path, force: bool, name: str, call, args: list[str]) -> None:
         raise SystemExit(code)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from training import compare, crop, evaluate, synth, train
+def settings(configs: Path, name: str, target: Path, **changes) -> Path:
+    """A shipped config with this run's paths: same settings, written to ``target``."""
+    values = json.loads((configs / name).read_text())
+    values.update(changes)
+    target.write_text(json.dumps(values, indent=2))
+    return target
+
+
+def make_crops(data: Path, work: Path, force: bool) -> tuple[Path, Path]:
+    """Steps 1-2: painted masks on bare faces, then crops of the real and the painted sets."""
+    from training import crop, synth
     from training.data import PAINTED_PREFIX
 
+    synth_dirs = [work / "synth" / f"{PAINTED_PREFIX}{name}" for name in BARE_FACE_SETS]
+    for name, folder in zip(BARE_FACE_SETS, synth_dirs):
+        step(folder / "contact_sheet.png", force, "synth", synth.main, [str(data / name), str(folder)])
+    real, painted = work / "crops_real", work / "crops_synth"
+    step(real / "crops.csv", force, "crop", crop.main, [*(str(data / n) for n in REAL_SETS), str(real)])
+    step(painted / "crops.csv", force, "crop", crop.main, [*(str(d) for d in synth_dirs), str(painted)])
+    return real, painted
+
+
+def refit_finder(data: Path, work: Path, splits: Path, force: bool) -> None:
+    """Step 5: the two refit rounds of the shipped finder, then its nets into ``models/mtcnn``."""
+    from detector.mtcnn_onnx import DEFAULT_MODEL_DIR
+    from training import finetune_mtcnn
+
+    round1, round2 = work / "mtcnn_round1", work / "mtcnn_round2"
+    common = ["--train", "dense", "--data", str(data), "--splits", str(splits)]
+    step(round1 / "onet_masked.onnx", force, "finder round 1", finetune_mtcnn.main, [*common, "--out", str(round1)])
+    step(round2 / "onet_masked.onnx", force, "finder round 2", finetune_mtcnn.main,
+         [*common, "--crops", "6", "--negatives", "40", "--epochs", "16", "--mine", str(round1),
+          "--nets", "rnet", "onet", "--out", str(round2)])
+    for folder, net in ((round1, "pnet"), (round2, "rnet"), (round2, "onet")):
+        shutil.copy(folder / f"{net}_masked.onnx", DEFAULT_MODEL_DIR / f"{net}_masked.onnx")
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.full", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="the public datasets (default: ../shared/data)")
     p.add_argument("--work", type=Path, default=Path("../runs"), help="where crops and runs go (default: ../runs)")
@@ -46,34 +86,30 @@ def main(argv: list[str] | None = None) -> int:
     if not all((args.data / name).is_dir() for name in REAL_SETS):
         print(f"error: {args.data} lacks one of {', '.join(REAL_SETS)} (see shared/data/README.md)", file=sys.stderr)
         return 2
+    from training import compare, evaluate, neck, train
+
     work, data = args.work.resolve(), args.data.resolve()
-    synth_dirs = [work / "synth" / f"{PAINTED_PREFIX}{name}" for name in BARE_FACE_SETS]
-    for name, folder in zip(BARE_FACE_SETS, synth_dirs):
-        step(folder / "contact_sheet.png", args.force, "synth", synth.main, [str(data / name), str(folder)])
-    real, painted = work / "crops_real", work / "crops_synth"
-    step(real / "crops.csv", args.force, "crop", crop.main, [*(str(data / n) for n in REAL_SETS), str(real)])
-    step(painted / "crops.csv", args.force, "crop", crop.main, [*(str(d) for d in synth_dirs), str(painted)])
-    configs = Path(__file__).resolve().parent / "configs"
-    config, compare_cfg = work / "config.json", work / "compare_config.json"
-    for name, target in (("full.json", config), ("compare.json", compare_cfg)):  # same settings, this run's paths
-        settings = json.loads((configs / name).read_text())
-        settings.update(crops=[str(real), str(painted)], out=str(work / "train"))
-        target.write_text(json.dumps(settings, indent=2))
+    real, painted = make_crops(data, work, args.force)
+    configs, crops = Path(__file__).resolve().parent / "configs", [str(real), str(painted)]
+    config = settings(configs, "full.json", work / "config.json", crops=crops, out=str(work / "train"))
+    compare_cfg = settings(configs, "compare.json", work / "compare_config.json", crops=crops, out=str(work / "train"))
     step(work / "compare" / "compare.md", args.force, "compare", compare.main,
          ["--config", str(compare_cfg), "--out", str(work / "compare")])
-    rows = json.loads((work / "compare" / "compare.json").read_text())
-    winner = compare.winner(rows)["policy"]
+    winner = compare.winner(json.loads((work / "compare" / "compare.json").read_text()))["policy"]
     final = work / "train" / winner
     step(final / "metrics.json", args.force, f"train ({winner})", train.main,
          ["--config", str(config), "--policy", winner, "--out", str(final), "--install"])
+    refit_finder(data, work, final / "splits.json", args.force)
+    neck_cfg = settings(configs, "neck.json", work / "neck_config.json", crops=crops, out=str(work / "train"),
+                        splits=str(final / "splits.json"))
+    step(work / "train" / "neck" / "metrics.json", args.force, "neck", neck.main, ["--config", str(neck_cfg), "--install"])
     splits = ["--splits", str(final / "splits.json"), "--split", "test"]
-    step(final / "eval_photos.json", args.force, "evaluate photos", evaluate.main,
-         [*(str(data / n) for n in PHOTO_SETS), "--json", str(final / "eval_photos.json"),
-          "--plot", str(final / "eval_photos.png"), *splits])
-    step(final / "eval_scenes.json", args.force, "evaluate scenes", evaluate.main,
-         [str(data / "scenes-ilc2021"), "--json", str(final / "eval_scenes.json"),
-          "--plot", str(final / "eval_scenes.png"), *splits])
-    print(f"done: models installed from {final}; figures in {final}/eval_*.json and {work / 'compare' / 'compare.md'}")
+    for name, sets in (("photos", PHOTO_SETS), ("scenes", ("scenes-ilc2021",))):
+        step(final / f"eval_{name}.json", args.force, f"evaluate {name}", evaluate.main,
+             [*(str(data / n) for n in sets), "--json", str(final / f"eval_{name}.json"),
+              "--plot", str(final / f"eval_{name}.png"), *splits])
+    print(f"done: models installed from {final}, {work / 'mtcnn_round2'} and {work / 'train' / 'neck'}; "
+          f"figures in {final}/eval_*.json and {work / 'compare' / 'compare.md'}")
     return 0
 
 
