@@ -284,6 +284,18 @@ def test_soften_blurs_a_photo_in_place_and_drops_faces_left_too_small():
     assert np.array_equal(soft, image) and len(kept) == 1, "a 14 px face is softer than any draw"
 
 
+def test_finder_refit_trains_the_last_shared_layer_or_every_layer_below_the_heads():
+    """``--train dense`` trains RNet's fc4 (+ PReLU); ``--train all`` every layer from conv1 up to the
+    box and face heads, never the heads' own box regression."""
+    from training.export_mtcnn import build_keras_net
+    from training.finetune_mtcnn import trunk_layers
+
+    rnet = build_keras_net("rnet")
+    assert [layer.name for layer in trunk_layers(rnet, "rnet")] == ["fc4", "prelu4"]
+    whole = [layer.name for layer in trunk_layers(rnet, "rnet", whole=True)]
+    assert whole[0] == "conv1" and whole[-1] == "prelu4" and "fc5-1" not in whole and len(whole) == 12
+
+
 def test_train_init_must_exist(tmp_path, capsys):
     from training.train import main
 

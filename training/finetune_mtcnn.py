@@ -7,7 +7,8 @@ face-classification layer of each net (PNet ``conv4-2``, RNet ``fc5-2``, ONet
 ``fc6-3``) as a logistic regression pulled toward the shipped weights.
 ``--train dense`` also trains the last shared layer (PNet ``conv3``, RNet
 ``fc4``, ONet ``fc5``, with their PReLUs) by Adam, while distillation keeps the
-box and landmark outputs where they were (the regression heads stay frozen).
+box and landmark outputs where they were (the regression heads stay frozen);
+``--train all`` trains every layer below the heads that way.
 The architecture and cost per frame stay the same, and bare faces stay faces
 because they are in the training data too.
 
@@ -115,9 +116,18 @@ def refit(name: str, x: np.ndarray, y: np.ndarray, l2: float):
     return model, accuracy(w0, b0), accuracy(w, b)
 
 
+def trunk_layers(model, name: str, whole: bool = False) -> list:
+    """The layers ``--train dense`` trains below the heads: the last shared one (``TRUNKS``), or with
+    ``whole`` every layer from the input on (``--train all``)."""
+    names = [layer.name for layer in model.layers]
+    end = min(names.index(n) for n in (*REGS[name], HEADS[name]))
+    return model.layers[0 if whole else names.index(TRUNKS[name][0]) : end]
+
+
 def refit_dense(name: str, x: np.ndarray, y: np.ndarray, l2: float, lr: float, epochs: int,
-                distill: float, seed: int = 0, batch: int = 256):
-    """The package's net with its last trunk layer (``TRUNKS``) and face head trained by Adam.
+                distill: float, seed: int = 0, batch: int = 256, whole: bool = False):
+    """The package's net with its last trunk layer (``TRUNKS``; every layer with ``whole``) and face
+    head trained by Adam.
 
     Loss: class-balanced cross-entropy on the face score, plus ``distill`` times the
     squared change of the box (and landmark) outputs on every patch, so regression
@@ -128,9 +138,9 @@ def refit_dense(name: str, x: np.ndarray, y: np.ndarray, l2: float, lr: float, e
 
     model = build_keras_net(name)
     layers = {layer.name: layer for layer in model.layers}
-    trunk = [layers[n] for n in TRUNKS[name]]
+    trunk = trunk_layers(model, name, whole)
     regs, head = [layers[n] for n in REGS[name]], layers[HEADS[name]]
-    feats = features(model, name, x, stop=TRUNKS[name][0]).astype(np.float32)
+    feats = features(model, name, x, stop=trunk[0].name).astype(np.float32)
 
     def forward(h):
         for layer in trunk:
@@ -188,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--negatives", type=int, default=30, help="hard + random negatives per scene, each")
     parser.add_argument("--l2", type=float, default=1e-5, help="pull toward the shipped weights (default: %(default)s)")
     parser.add_argument("--cache", type=Path, help="save the patches here (.npz), or load them if it exists")
-    parser.add_argument("--train", default="dense", choices=("head", "dense"),
-                        help="head: refit the face layer alone (L-BFGS); dense: also the last trunk layer (Adam)")
+    parser.add_argument("--train", default="dense", choices=("head", "dense", "all"),
+                        help="head: refit the face layer alone (L-BFGS); dense: also the last trunk layer (Adam); "
+                             "all: every layer (Adam; minutes on PNet and RNet, far longer on ONet)")
     parser.add_argument("--lr", type=float, default=1e-4, help="Adam step for --train dense (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=8, help="epochs for --train dense (default: %(default)s)")
     parser.add_argument("--distill", type=float, default=10.0,
@@ -225,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for name in args.nets:
         x, y = sets[name]
-        if args.train == "dense":
-            model, before, after = refit_dense(name, x, y, args.l2, args.lr, args.epochs, args.distill, args.seed)
+        if args.train in ("dense", "all"):
+            model, before, after = refit_dense(name, x, y, args.l2, args.lr, args.epochs, args.distill, args.seed,
+                                               whole=args.train == "all")
         else:
             model, before, after = refit(name, x, y, args.l2)
         path = args.out / f"{name}_masked.onnx"
