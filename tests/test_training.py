@@ -437,6 +437,7 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     assert full(["--data", str(tmp_path), "--work", str(tmp_path / "work")]) == 2
     assert not (tmp_path / "work").exists(), "nothing is written before the data is checked"
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--mtcnn", str(tmp_path)]) == 2, "no nets there"
+    assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--mtcnn", "models/mtcnn", "--finder", "reference"]) == 2
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--splits", str(tmp_path / "none.json")]) == 2
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--neck", str(tmp_path / "none.onnx")]) == 2
     assert neck(["--config", str(tmp_path / "none.json")]) == 2

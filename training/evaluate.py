@@ -186,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: --splits: {err}", file=sys.stderr)
         return 2
+    if args.mtcnn and args.finder != "onnx":
+        print("error: --mtcnn is a folder of ONNX nets: it needs --finder onnx", file=sys.stderr)
+        return 2
     settings = fusion_settings(args)
     if settings is None:
         return 2

@@ -69,7 +69,7 @@ def scene_patches(data, mtcnn: OnnxMTCNN, rng: np.random.Generator, jitters: int
         rgb = read_rgb(path)
         faces = square(np.array([b["box"] for b in labels], dtype=np.float64).reshape(-1, 4))
         copies = [(rgb, faces)]
-        if len(faces) and rng.random() < soft:
+        if soft and len(faces) and rng.random() < soft:  # no draw at 0: the shipped recipe's stream
             copies.append(soften(rgb, faces, rng))
         for image, kept in copies:
             image = OnnxMTCNN._normalize(image)
@@ -151,7 +151,7 @@ def still_patches(data, rng: np.random.Generator, jitters: int, tight: tuple[str
         else:
             continue
         copies = [rgb]
-        if rng.random() < soft:
+        if soft and rng.random() < soft:
             soft_rgb, kept = soften(rgb, box[None], rng)
             if len(kept):
                 copies.append(soft_rgb)
