@@ -328,7 +328,10 @@ def test_evaluate_contract(labelled_folder, tmp_path):
     assert main([str(labelled_folder), "--json", str(out), "--plot", str(tmp_path / "cm.png"),
                  "--mistakes", str(tmp_path / "mistakes.png")]) == 0
     result = json.loads(out.read_text())
-    assert set(result) == {"accuracy", "n", "no_face", "per_class", "confusion", "verdicts"}
+    assert set(result) == {"accuracy", "n", "no_face", "per_class", "confusion", "ci95", "verdicts"}
+    low, high = result["ci95"]["accuracy"]
+    assert low <= result["accuracy"] <= high and high - low < 0.3, "36 photos leave a range of about 0.2"
+    assert set(result["ci95"]["recall"]) == set(result["per_class"])
     assert result["n"] == 36 and result["no_face"] == 0
     assert len(result["verdicts"]) == 36 and all(len(v) == 2 for v in result["verdicts"].values())
     assert set(result["per_class"]) == {"mask", "incorrect", "no_mask"}
