@@ -75,3 +75,30 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subpro
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     return subprocess.run([sys.executable, "-m", "detector", *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def jittered(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A shifted, slightly zoomed copy, so copies are not pixel-identical."""
+    h, w = image.shape[:2]
+    zoom = rng.uniform(0.85, 1.1)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-8, 8), zoom)
+    m[:, 2] += rng.uniform(-20, 20, 2)
+    return cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.fixture(scope="session")
+def labelled_folder(astronaut_landmarks, portraits, tmp_path_factory) -> Path:
+    """A labelled folder of painted astronauts: 12 per label, random mask styles (training tests)."""
+    from detector.masks import MaskStyle, paint_mask
+
+    root = tmp_path_factory.mktemp("labelled")
+    rng = np.random.default_rng(3)
+    states = {"mask": ["worn"], "incorrect": ["under_nose", "on_chin"], "no_mask": [None]}
+    for label, choices in states.items():
+        (root / label).mkdir()
+        for i in range(12):
+            state = choices[i % len(choices)]
+            image = portraits["none"] if state is None else paint_mask(
+                portraits["none"], astronaut_landmarks, state, MaskStyle.random(rng), rng)
+            cv2.imwrite(str(root / label / f"{label}_{i}.jpg"), jittered(image, rng)[:400, 60:460])
+    return root

@@ -160,3 +160,24 @@ def test_false_faces_probe_reports_what_the_finder_boxes(tmp_path) -> None:
     assert result["astronaut_extra"]["2.0x"] == 0
     assert set(result) == {"astronaut_extra", "demo_badge_frames", "samples"}
     assert set(result["samples"]) <= {"coins"}, "the photo path boxes no other non-face sample"
+
+
+@pytest.mark.data
+def test_finder_refit_smoke_on_a_few_train_photos(tmp_path) -> None:
+    """The refit runs from train photos to checked ONNX nets, softened copies and every layer included,
+    and what it writes loads as a finder that still finds the astronaut's face."""
+    if not DATA.is_dir():
+        pytest.skip(f"datasets not found at {DATA} (see shared/data/README.md)")
+    import shutil
+
+    from detector.faces import make_finder
+    from training.finetune_mtcnn import main as finetune
+
+    for net in (ROOT / "models" / "mtcnn").glob("*.onnx"):
+        shutil.copy(net, tmp_path)
+    args = ["--data", str(DATA), "--splits", str(ROOT / "models" / "splits.json"), "--limit", "3",
+            "--soft", "1", "--train", "all", "--epochs", "1", "--nets", "pnet", "rnet", "--out", str(tmp_path)]
+    assert finetune(args) == 0, "export parity within tolerance"
+    assert (tmp_path / "rnet_masked.onnx").read_bytes() != (ROOT / "models/mtcnn/rnet_masked.onnx").read_bytes()
+    found = make_finder("onnx", FinderConfig(model_dir=tmp_path)).detect(skimage_data.astronaut())
+    assert len(found) == 1

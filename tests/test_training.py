@@ -1,40 +1,15 @@
-"""The training tools on small inputs made here: synth, crop, clean, train + export, evaluate."""
+"""The training tools on small inputs made here: synth, crop, splits, augmentation, train + export, the finder refit
+(evaluate, paired, resample, clean and bad input are in test_training_tools.py)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from detector.masks import MaskStyle, paint_mask
-
-
-def jittered(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A shifted, slightly zoomed copy, so copies are not pixel-identical."""
-    h, w = image.shape[:2]
-    zoom = rng.uniform(0.85, 1.1)
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-8, 8), zoom)
-    m[:, 2] += rng.uniform(-20, 20, 2)
-    return cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
-
-
-@pytest.fixture(scope="module")
-def labelled_folder(astronaut_landmarks, portraits, tmp_path_factory) -> Path:
-    """A labelled folder of painted astronauts: 12 per label, random mask styles."""
-    root = tmp_path_factory.mktemp("labelled")
-    rng = np.random.default_rng(3)
-    states = {"mask": ["worn"], "incorrect": ["under_nose", "on_chin"], "no_mask": [None]}
-    for label, choices in states.items():
-        (root / label).mkdir()
-        for i in range(12):
-            state = choices[i % len(choices)]
-            image = portraits["none"] if state is None else paint_mask(
-                portraits["none"], astronaut_landmarks, state, MaskStyle.random(rng), rng)
-            cv2.imwrite(str(root / label / f"{label}_{i}.jpg"), jittered(image, rng)[:400, 60:460])
-    return root
 
 
 def test_synth_paints_every_state(portraits, tmp_path):
@@ -319,131 +294,3 @@ def test_onnx_matches_keras_on_real_crops(labelled_folder, tmp_path):
     model = mask_classifier()
     assert export_checked(model, tmp_path / "m.onnx", model_input(crops)) <= 1e-4
     assert parity(model, tmp_path / "m.onnx", model_input(crops[:1])) <= 1e-4
-
-
-def test_evaluate_contract(labelled_folder, tmp_path):
-    from training.evaluate import main
-
-    out = tmp_path / "eval.json"
-    assert main([str(labelled_folder), "--json", str(out), "--plot", str(tmp_path / "cm.png"),
-                 "--mistakes", str(tmp_path / "mistakes.png")]) == 0
-    result = json.loads(out.read_text())
-    assert set(result) == {"accuracy", "n", "no_face", "per_class", "confusion", "ci95", "verdicts"}
-    low, high = result["ci95"]["accuracy"]
-    assert low <= result["accuracy"] <= high and high - low < 0.3, "36 photos leave a range of about 0.2"
-    assert set(result["ci95"]["recall"]) == set(result["per_class"])
-    assert result["n"] == 36 and result["no_face"] == 0
-    assert len(result["verdicts"]) == 36 and all(len(v) == 2 for v in result["verdicts"].values())
-    assert set(result["per_class"]) == {"mask", "incorrect", "no_mask"}
-    assert all(set(v) == {"precision", "recall", "n"} for v in result["per_class"].values())
-    assert result["accuracy"] >= 0.9, result["confusion"]
-    assert (tmp_path / "cm.png").stat().st_size > 0
-    assert cv2.imread(str(tmp_path / "mistakes.png")) is not None
-
-
-def test_paired_counts_only_the_faces_one_run_gets_right(tmp_path, capsys):
-    """Faces both runs get right or wrong are no evidence; 9 faces right only in B against 1 only in A is (p = 0.02)."""
-    from training.evaluate import report
-    from training.paired import main, pair
-
-    truth = [("mask", f"set/mask/{i}.jpg") for i in range(20)] + [("no_mask", f"set/no_mask/{i}.jpg") for i in range(20)]
-    a = report([(t, "no_mask" if i < 10 else t, k) for i, (t, k) in enumerate(truth)])
-    b = report([(t, "incorrect" if i in (0, 30) else t, k) for i, (t, k) in enumerate(truth)])
-    paired = pair(a, b)
-    assert (paired.n, len(paired.a_only), len(paired.b_only), paired.both_wrong) == (40, 1, 9, 1)
-    assert paired.a_only == ["set/no_mask/10.jpg"] and 0.01 < paired.p_value < 0.03
-    assert pair(a, a).p_value == 1.0
-    for name, result in (("a.json", a), ("b.json", b), ("old.json", {"accuracy": 1.0})):
-        (tmp_path / name).write_text(json.dumps(result))
-    assert main([str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--list"]) == 0
-    out = capsys.readouterr().out
-    assert "1 right only in A" in out and "9 right only in B" in out and "A only: set/no_mask/10.jpg" in out
-    assert main([str(tmp_path / "a.json"), str(tmp_path / "old.json")]) == 2
-    assert main([str(tmp_path / "a.json"), str(tmp_path / "missing.json")]) == 2
-    assert all(line.startswith("error:") for line in capsys.readouterr().err.strip().splitlines())
-
-
-def test_resample_writes_far_and_close_copies_under_the_same_names(labelled_folder, tmp_path, capsys):
-    from training.resample import main
-
-    before = {p: p.read_bytes() for p in labelled_folder.rglob("*.jpg")}
-    assert main([str(labelled_folder), str(tmp_path / "far"), "--far", "40"]) == 0
-    assert main([str(labelled_folder), str(tmp_path / "close"), "--close", "2", "--noise", "6"]) == 0
-    assert {p: p.read_bytes() for p in labelled_folder.rglob("*.jpg")} == before, "the sources are only read"
-    for path in before:
-        name = path.relative_to(labelled_folder.parent)
-        source, soft, big = (cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in
-                             (path, tmp_path / "far" / name, tmp_path / "close" / name))
-        assert soft.shape == source.shape and big.shape == (2 * source.shape[0], 2 * source.shape[1])
-        assert cv2.Laplacian(soft, cv2.CV_64F).var() < cv2.Laplacian(source, cv2.CV_64F).var() / 4, "far is soft"
-    assert main([str(labelled_folder), str(tmp_path / "far"), "--far", "40"]) == 2, "an existing copy is kept"
-    assert main([str(labelled_folder), str(tmp_path / "x"), "--far", "4"]) == 2
-    assert main([str(labelled_folder), str(tmp_path / "x"), "--close", "2", "--noise", "-1"]) == 2
-    assert main([str(tmp_path / "missing"), str(tmp_path / "x"), "--far", "40"]) == 2
-    said = capsys.readouterr().err
-    assert said.count("error: ") == 4 and "Traceback" not in said
-    broken = tmp_path / "broken" / "no_mask"
-    broken.mkdir(parents=True)
-    (broken / "x.jpg").write_bytes(b"not an image")
-    cv2.imwrite(str(broken / "y.jpg"), cv2.imread(str(next(iter(before)))))
-    assert main([str(broken.parent), str(tmp_path / "b"), "--far", "40"]) == 0
-    said = capsys.readouterr().out
-    assert "wrote 1 photos" in said and "1 unreadable" in said
-    assert (tmp_path / "b" / "broken" / "no_mask" / "y.jpg").exists()
-
-
-def test_clean_moves_and_undoes(portraits, tmp_path):
-    from training.clean import main
-
-    root = tmp_path / "set"
-    for label in ("mask", "no_mask"):
-        (root / label).mkdir(parents=True)
-    cv2.imwrite(str(root / "mask" / "bare.jpg"), portraits["none"])  # mislabelled: nose and mouth show
-    cv2.imwrite(str(root / "mask" / "ok.jpg"), portraits["worn"])
-    cv2.imwrite(str(root / "no_mask" / "blank.png"), np.full((120, 120, 3), 80, np.uint8))  # no face
-    (root / "no_mask" / "broken.jpg").write_bytes(b"not an image")  # unreadable: a blank tile on the sheet
-    before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.*"))
-    assert main([str(root), "--apply"]) == 0
-    suspects = (root / "suspects.csv").read_text()
-    assert "mask/bare.jpg" in suspects and "no_mask/blank.png" in suspects and "ok.jpg" not in suspects
-    assert "no_mask/broken.jpg" in suspects and (root / "suspects.png").stat().st_size > 0
-    assert (root / "no_mask" / "bare.jpg").exists() and (root / "_quarantine" / "no_mask" / "blank.png").exists()
-    assert main([str(root), "--undo"]) == 0
-    after = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.*") if p.suffix in (".jpg", ".png")
-                   and not p.name.startswith("suspects"))
-    assert after == [b for b in before]
-
-
-def test_training_commands_reject_bad_input(tmp_path, capsys):
-    from training.clean import main as clean
-    from training.crop import main as crop
-    from training.evaluate import main as evaluate
-    from training.finetune_mtcnn import main as finetune
-    from training.full import main as full
-    from training.neck import main as neck
-    from training.recall import main as recall
-    from training.synth import main as synth
-    from training.train import main as train
-
-    assert crop([str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
-    assert synth([str(tmp_path), str(tmp_path / "out"), "--min-inside", "1.5"]) == 2
-    assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--classifier", str(tmp_path / "none.onnx")]) == 2
-    assert clean([str(tmp_path)]) == 2
-    assert train(["--config", str(tmp_path / "none.json")]) == 2
-    (tmp_path / "held.json").write_text(json.dumps({"crops": [], "splits": str(tmp_path / "none.json")}))
-    assert train(["--config", str(tmp_path / "held.json")]) == 2
-    (tmp_path / "list.json").write_text("[]")
-    assert recall(["--data", str(tmp_path), "--splits", str(tmp_path / "list.json")]) == 2
-    assert finetune(["--data", str(tmp_path), "--splits", str(tmp_path / "none.json"), "--out", str(tmp_path / "n")]) == 2
-    assert recall(["--data", str(tmp_path / "missing")]) == 2
-    assert finetune(["--data", str(tmp_path), "--soft", "1.5"]) == 2
-    assert full(["--data", str(tmp_path), "--work", str(tmp_path / "work")]) == 2
-    assert not (tmp_path / "work").exists(), "nothing is written before the data is checked"
-    assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--mtcnn", str(tmp_path)]) == 2, "no nets there"
-    assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--mtcnn", "models/mtcnn", "--finder", "reference"]) == 2
-    assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--splits", str(tmp_path / "none.json")]) == 2
-    assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--neck", str(tmp_path / "none.onnx")]) == 2
-    assert neck(["--config", str(tmp_path / "none.json")]) == 2
-    (tmp_path / "empty.json").write_text(json.dumps({"crops": [str(tmp_path)], "out": str(tmp_path / "n")}))
-    assert neck(["--config", str(tmp_path / "empty.json")]) == 2, "no crops.csv there"
-    assert all(line.startswith("error:") for line in capsys.readouterr().err.strip().splitlines())

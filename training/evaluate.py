@@ -172,7 +172,34 @@ def fusion_settings(args: argparse.Namespace) -> dict | None:
     return settings
 
 
-def main(argv: list[str] | None = None) -> int:
+def candidate_pipeline(args: argparse.Namespace):
+    """The detector with the candidate models and settings the command line names; None after an error line."""
+    from detector.faces import FinderConfig
+    from detector.pipeline import Pipeline, PipelineConfig
+
+    if args.mtcnn and args.finder != "onnx":
+        print("error: --mtcnn is a folder of ONNX nets: it needs --finder onnx", file=sys.stderr)
+        return None
+    settings = fusion_settings(args)
+    if settings is None:
+        return None
+    try:
+        return Pipeline(PipelineConfig(finder=args.finder, faces=FinderConfig(model_dir=args.mtcnn), **settings))
+    except FileNotFoundError as err:  # the loaders name the missing model
+        print(f"error: {err}", file=sys.stderr)
+        return None
+
+
+def summary(result: dict) -> str:
+    """The one line the command prints: accuracy and each class's precision and recall, with intervals."""
+    ci = result["ci95"]
+    return (f"accuracy {result['accuracy']:.4f} [{ci['accuracy'][0]:.3f}, {ci['accuracy'][1]:.3f}] on {result['n']} "
+            f"faces ({result['no_face']} not found); " +
+            ", ".join(f"{k}: P {v['precision']:.3f} R {v['recall']:.3f} [{ci['recall'][k][0]:.3f}, "
+                      f"{ci['recall'][k][1]:.3f}] (n={v['n']})" for k, v in result["per_class"].items()))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("dirs", type=Path, nargs="+", help="labelled folder(s) or scene set(s)")
     p.add_argument("--json", type=Path, required=True, help="write the result here")
@@ -191,26 +218,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--neck-weight", type=float, help="candidate weight of the neck model "
                    "(default: detector.classify.NECK_WEIGHT)")
     p.add_argument("--mistakes", type=Path, help="contact-sheet PNG of every wrong verdict (true>predicted, file)")
-    args = p.parse_args(argv)
-    from detector.faces import FinderConfig
-    from detector.pipeline import Pipeline, PipelineConfig
+    return p.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         splits = read_held(args.splits)
     except ValueError as err:
         print(f"error: --splits: {err}", file=sys.stderr)
         return 2
-    if args.mtcnn and args.finder != "onnx":
-        print("error: --mtcnn is a folder of ONNX nets: it needs --finder onnx", file=sys.stderr)
-        return 2
-    settings = fusion_settings(args)
-    if settings is None:
-        return 2
-    try:
-        faces = FinderConfig(model_dir=args.mtcnn)
-        pipeline = Pipeline(PipelineConfig(finder=args.finder, faces=faces, **settings))
-    except FileNotFoundError as err:  # the loaders name the missing model
-        print(f"error: {err}", file=sys.stderr)
+    pipeline = candidate_pipeline(args)
+    if pipeline is None:
         return 2
     pairs, mistakes = [], [] if args.mistakes else None
     try:
@@ -230,11 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         contact_sheet([m[0] for m in mistakes], [m[1] for m in mistakes], args.mistakes, cols=12)
     if args.plot:
         plot_confusion(result, args.plot, ", ".join(d.name for d in args.dirs))
-    ci = result["ci95"]
-    print(f"accuracy {result['accuracy']:.4f} [{ci['accuracy'][0]:.3f}, {ci['accuracy'][1]:.3f}] on {result['n']} faces "
-          f"({result['no_face']} not found); " +
-          ", ".join(f"{k}: P {v['precision']:.3f} R {v['recall']:.3f} [{ci['recall'][k][0]:.3f}, {ci['recall'][k][1]:.3f}] "
-                    f"(n={v['n']})" for k, v in result["per_class"].items()))
+    print(summary(result))
     return 0
 
 

@@ -187,6 +187,20 @@ def export(model, name: str, path: Path) -> float:
     return max_difference(name, model, path)
 
 
+def patches(args: argparse.Namespace) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each net's training patches and labels: from ``--cache`` where it exists, else cut from the
+    train photos (and saved there); OSError or ValueError when the data or split cannot be read."""
+    if args.cache and args.cache.is_file():
+        saved = np.load(args.cache)
+        return {n: (saved[f"{n}_x"], saved[f"{n}_y"]) for n in SIZES}
+    data = load_eval_set(args.data, "train", args.limit, args.seed, held=read_held(args.splits))
+    rng = np.random.default_rng(args.seed)
+    sets = collect(data, rng, args.jitters, args.negatives, tuple(args.tight), args.crops, args.mine, args.soft)
+    if args.cache:
+        np.savez(args.cache, **{f"{n}_{k}": v for n, (x, y) in sets.items() for k, v in (("x", x), ("y", y))})
+    return sets
+
+
 def main(argv: list[str] | None = None) -> int:
     """Collect patches from the train split, refit each head, export and verify."""
     parser = argparse.ArgumentParser(prog="python -m training.finetune_mtcnn", description=__doc__.split("\n\n")[0])
@@ -219,19 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     if not 0.0 <= args.soft <= 1.0:
         print(f"error: --soft must be between 0 and 1, not {args.soft}", file=sys.stderr)
         return 2
-    rng = np.random.default_rng(args.seed)
-    if args.cache and args.cache.is_file():
-        saved = np.load(args.cache)
-        sets = {n: (saved[f"{n}_x"], saved[f"{n}_y"]) for n in SIZES}
-    else:
-        try:
-            data = load_eval_set(args.data, "train", args.limit, args.seed, held=read_held(args.splits))
-        except (OSError, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        sets = collect(data, rng, args.jitters, args.negatives, tuple(args.tight), args.crops, args.mine, args.soft)
-        if args.cache:
-            np.savez(args.cache, **{f"{n}_{k}": v for n, (x, y) in sets.items() for k, v in (("x", x), ("y", y))})
+    try:
+        sets = patches(args)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     failed = False
     for name in args.nets:
