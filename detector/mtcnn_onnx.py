@@ -189,14 +189,17 @@ class OnnxMTCNN:
             raise ValueError(f"expected an HxWx3 RGB image, got shape {rgb.shape}")
         return (rgb.astype(np.float32) - np.float32(127.5)) * np.float32(1 / 128)
 
-    def detect(self, rgb: np.ndarray, thresholds: tuple[float, float, float] | None = None) -> list[Detection]:
+    def detect(self, rgb: np.ndarray, thresholds: tuple[float, float, float] | None = None,
+               min_face_size: int | None = None) -> list[Detection]:
         """Faces in an RGB uint8 image, best score first, boxes clipped to the image.
 
-        ``thresholds`` overrides the per-stage thresholds for this call only.
+        ``thresholds`` and ``min_face_size`` override the finder's own for this call only.
         """
         t_pnet, t_rnet, t_onet = thresholds or self.thresholds
+        if min_face_size is not None and min_face_size < PNET_CELL:
+            raise ValueError(f"min_face_size must be >= {PNET_CELL}, got {min_face_size}")
         image = self._normalize(rgb)
-        boxes = self._stage_pnet(image, t_pnet)
+        boxes = self._stage_pnet(image, t_pnet, min_face_size)
         if len(boxes):
             boxes = self._stage_rnet(image, boxes, t_rnet)
         if len(boxes):
@@ -254,11 +257,11 @@ class OnnxMTCNN:
         best[5:] -= pad
         return [self._detection(best, rgb.shape)]
 
-    def _stage_pnet(self, image: np.ndarray, threshold: float) -> np.ndarray:
+    def _stage_pnet(self, image: np.ndarray, threshold: float, min_face_size: int | None = None) -> np.ndarray:
         """Dense proposals over the pyramid, NMS per scale then across scales, squared."""
         height, width = image.shape[:2]
         found = []
-        for scale in pyramid_scales(height, width, self.min_face_size, self.scale_factor):
+        for scale in pyramid_scales(height, width, min_face_size or self.min_face_size, self.scale_factor):
             size = (int(width * scale), int(height * scale))  # truncation, as tf.image.resize
             level = cv2.resize(image, size, interpolation=cv2.INTER_AREA)  # == TF "area"
             reg, prob = self._pnet.run(None, {"input": level[None]})

@@ -181,3 +181,44 @@ def test_finder_refit_smoke_on_a_few_train_photos(tmp_path) -> None:
     assert (tmp_path / "rnet_masked.onnx").read_bytes() != (ROOT / "models/mtcnn/rnet_masked.onnx").read_bytes()
     found = make_finder("onnx", FinderConfig(model_dir=tmp_path)).detect(skimage_data.astronaut())
     assert len(found) == 1
+
+
+def test_finer_search_only_adds_faces_apart_from_those_found() -> None:
+    """``still_small_faces``: a photo's finer search adds a confident face that overlaps none found
+    and nothing else: a weak one, or a second box on a face already found, never joins."""
+    from detector.types import Detection
+
+    found = Detection((100.0, 100.0, 200.0, 200.0), 0.99, None)
+    small = [Detection((102.0, 98.0, 198.0, 204.0), 0.99, None),  # the same face, boxed again
+             Detection((10.0, 10.0, 24.0, 24.0), 0.95, None),  # a small face elsewhere
+             Detection((300.0, 10.0, 314.0, 24.0), 0.85, None)]  # too weak for a second-chance search
+
+    class Finder:
+        def __init__(self) -> None:
+            self.calls: list[int] = []
+
+        def detect(self, rgb, thresholds=None):
+            return [found] if rgb.any() else []
+
+        def detect_small(self, rgb, min_face_size, thresholds=None):
+            self.calls.append(min_face_size)
+            return small
+
+    config = FinderConfig(still_small_faces=(14, 0.9), still_borders=(), still_framed=None)
+    finder = Finder()
+    faces = detect_still(finder, np.ones((400, 400, 3), np.uint8), config)
+    assert [d.box for d in faces] == [found.box, small[1].box] and finder.calls == [14]
+    assert detect_still(finder, np.zeros((400, 400, 3), np.uint8), config) == [] and finder.calls == [14], \
+        "a photo with no face found is left to the border retries, not searched finer"
+    off = FinderConfig(still_small_faces=None, still_borders=(), still_framed=None)
+    assert detect_still(finder, np.ones((400, 400, 3), np.uint8), off) == [found]
+
+
+def test_finer_search_leaves_a_portrait_as_it_was(pipeline, portraits) -> None:
+    """On a one-face photo the finer search changes nothing: same face, same box."""
+    from detector.faces import make_finder
+
+    rgb = cv2.cvtColor(portraits["none"], cv2.COLOR_BGR2RGB)
+    on = detect_still(pipeline.finder, rgb)
+    off = detect_still(make_finder("onnx", FinderConfig(still_small_faces=None)), rgb)
+    assert len(on) == 1 and [d.box for d in on] == [d.box for d in off]
