@@ -71,9 +71,9 @@ def fit_neck(splits: dict[str, Arrays], cfg: dict, out: Path):
     return model, history.history
 
 
-def neck_scores(model, data: Arrays) -> dict:
-    """Per source set: how many patches, and the share of masked and of bare faces the model gets right."""
-    usable = neck_arrays(data)
+def neck_scores(model, usable: Arrays) -> dict:
+    """Per source set of ``neck_arrays``' patches: how many, and the share of masked and of bare faces
+    the model gets right."""
     if not len(usable):
         return {}
     import keras
@@ -114,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    test = neck_arrays(splits["test"])
+    test = neck_arrays(splits["test"])  # read once: the parity sample and the scores
     diff = export_checked(model, out / "neck.onnx", test.x[:32] if len(test) else neck_arrays(splits["val"]).x[:32])
-    metrics = {"export_max_diff": diff, "test": neck_scores(model, splits["test"])}
+    metrics = {"export_max_diff": diff, "test": neck_scores(model, test)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     print(json.dumps(metrics, indent=1))
     if args.install:
