@@ -3,7 +3,9 @@
 Used by the embedded demo (``python -m detector --demo``) and by
 ``training.synth`` to make masked faces in every way of wearing one. A mask is
 a polygon along the jaw whose top edge sits on the nose bridge (worn), under
-the nose (incorrect) or under the lower lip (on the chin, incorrect), filled in
+the nose (incorrect) or under the lower lip (on the chin, incorrect), or a band
+pulled down under the chin onto the neck (incorrect; painted only on request,
+for the neck model), filled in
 a random colour and pattern with shading, so no class can be told by colour,
 or in a swatch of real cloth cut from a photo of a worn mask (``MaskStyle.cloth``).
 """
@@ -16,7 +18,12 @@ import cv2
 import numpy as np
 
 STATES: tuple[str, ...] = ("worn", "under_nose", "on_chin")
-STATE_LABEL = {"worn": "mask", "under_nose": "incorrect", "on_chin": "incorrect"}
+"""The states painted by default: the ones the classifier's crop shows."""
+NECK_STATE = "on_neck"
+"""A mask pulled down onto the neck. Not in ``STATES``: the classifier's crop ends at the chin and
+would learn a bare face as ``incorrect``; its painting is for the neck model (``training.neck``)."""
+ALL_STATES: tuple[str, ...] = (*STATES, NECK_STATE)
+STATE_LABEL = {"worn": "mask", "under_nose": "incorrect", "on_chin": "incorrect", NECK_STATE: "incorrect"}
 """Which classifier label a painted state stands for."""
 
 COLOURS = {  # BGR
@@ -58,8 +65,10 @@ class MaskStyle:
 
 def mask_polygon(lm: np.ndarray, state: str, drop: float = 0.12) -> np.ndarray:
     """Outline of a mask in ``state`` as (N, 2) int32 image points."""
-    if state not in STATES:
-        raise ValueError(f"unknown mask state {state!r}; one of {STATES}")
+    if state not in ALL_STATES:
+        raise ValueError(f"unknown mask state {state!r}; one of {ALL_STATES}")
+    if state == NECK_STATE:
+        return neck_band(lm, drop)
     face_h = float(np.linalg.norm(lm[8] - lm[27]))
     centre = lm[27:36].mean(axis=0)
     if state == "worn":
@@ -81,6 +90,28 @@ def mask_polygon(lm: np.ndarray, state: str, drop: float = 0.12) -> np.ndarray:
         sag = 0.04 * face_h
         outline = [np.array([left[0], top_y]), *lower, np.array([right[0], top_y]),
                    np.array([(left[0] + right[0]) / 2, top_y - sag])]
+    return np.round(np.array(outline)).astype(np.int32)
+
+
+def neck_band(lm: np.ndarray, drop: float = 0.12) -> np.ndarray:
+    """Outline of a mask hanging on the neck, as (7, 2) int32 image points.
+
+    A band under the chin, along the face's own axis (bridge to chin) so it tilts with
+    the head: its top edge from just over the chin's tip to ``drop`` below it, about
+    0.38 of the face's height tall, narrower at the bottom like a neck. Ordered so
+    that ``paint_mask`` draws its loops from the two top corners (points 0 and -3).
+    """
+    face_h = float(np.linalg.norm(lm[8] - lm[27]))
+    down = (lm[8] - lm[27]) / max(face_h, 1e-6)
+    across = np.array([-down[1], down[0]])
+    if np.dot(across, lm[12] - lm[4]) < 0:
+        across = -across
+    half = 0.45 * float(np.linalg.norm(lm[12] - lm[4]))
+    top = lm[8] + down * (drop - 0.06) * face_h
+    bottom = top + down * 0.38 * face_h
+    arch = down * 0.04 * face_h  # the top edge bows up under the jaw, the lower edge sags
+    outline = [top - across * half, bottom - across * 0.8 * half, bottom + arch, bottom + across * 0.8 * half,
+               top + across * half, top + across * half / 3 - arch, top - across * half / 3 - arch]
     return np.round(np.array(outline)).astype(np.int32)
 
 

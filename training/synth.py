@@ -8,6 +8,11 @@ and shading so that no class can be recognised by colour. Writes
 ``DST/mask/<name>__worn.jpg``, ``DST/incorrect/<name>__under_nose.jpg``,
 ``DST/incorrect/<name>__on_chin.jpg`` and ``DST/contact_sheet.png``.
 
+``--states on_neck`` paints a mask pulled down onto the neck instead, for the
+neck model only: the classifier's crop ends at the chin. Tried in session 12
+and not used for the shipped neck model (models/README.md): painted bands do not
+teach it real masks hanging in folds.
+
 ``--cloth DIR`` dresses a share of the masks in real cloth instead: swatches cut
 by landmarks from the ``mask`` photos of a labelled folder (``--cloth-splits``
 keeps only photos a split puts in train). Tried in session 7 and not used for
@@ -33,7 +38,7 @@ from tqdm import tqdm
 
 from detector.faces import FinderConfig, largest_still_face, make_finder
 from detector.landmarks import Landmarker
-from detector.masks import STATE_LABEL, STATES, MaskStyle, mask_polygon, paint_mask
+from detector.masks import ALL_STATES, NECK_STATE, STATE_LABEL, STATES, MaskStyle, mask_polygon, paint_mask
 from detector.sources import IMAGE_EXTS, SourceError, read_image
 from training.datasets import FOLDER_LABELS
 from training.sheets import contact_sheet
@@ -154,6 +159,7 @@ def synthesize(
             cv2.imwrite(str(folder / f"{path.stem}__{state}.jpg"), out, [cv2.IMWRITE_JPEG_QUALITY, 92])
             if len(sheet) < 48:
                 x1, y1, x2, y2 = (int(v) for v in box)
+                y2 += (y2 - y1) if state == NECK_STATE else 0  # the neck, where that mask hangs
                 sheet.append(out[max(y1, 0) : y2, max(x1, 0) : x2])
                 captions.append(state)
         used += 1
@@ -166,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.synth", description=__doc__.split("\n\n")[0])
     p.add_argument("src", type=Path, help="folder of bare-face photos, or a labelled folder (its no_mask part is used)")
     p.add_argument("dst", type=Path, help="output labelled folder")
-    p.add_argument("--states", nargs="+", choices=STATES, default=list(STATES), help="mask states to paint")
+    p.add_argument("--states", nargs="+", choices=ALL_STATES, default=list(STATES),
+                   help=f"mask states to paint (default: {' '.join(STATES)}; on_neck is for the neck model only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="use at most this many photos")
     p.add_argument("--min-inside", type=float, default=MIN_INSIDE,
