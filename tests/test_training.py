@@ -145,8 +145,12 @@ def test_set_weights_and_real_only():
     w = set_weights(data, {"scenes": 3.0})
     assert w.mean() == pytest.approx(1.0)
     assert w[1] == pytest.approx(3 * w[0]) and w[3] == pytest.approx(3 * w[2])
+    cell = set_weights(data, {"scenes:incorrect": 3.0, "scenes": 2.0})
+    assert cell[1] == pytest.approx(3 * cell[0]) and cell[3] == pytest.approx(2 * cell[2]), "set:label wins over set"
     with pytest.raises(DatasetError, match="no training crops: nowhere"):
         set_weights(data, {"nowhere": 2.0})
+    with pytest.raises(DatasetError, match="no training crops: scenes:no_mask"):
+        set_weights(data, {"scenes:no_mask": 2.0})
     assert [r.group for r in real_only(data).records] == ["b", "c", "d"]
 
 
@@ -269,6 +273,26 @@ def test_finder_refit_trains_the_last_shared_layer_or_every_layer_below_the_head
     assert [layer.name for layer in trunk_layers(rnet, "rnet")] == ["fc4", "prelu4"]
     whole = [layer.name for layer in trunk_layers(rnet, "rnet", whole=True)]
     assert whole[0] == "conv1" and whole[-1] == "prelu4" and "fc5-1" not in whole and len(whole) == 12
+
+
+def test_cosine_schedule_warms_up_then_decays_and_runs_every_epoch():
+    """``"schedule": "cosine"`` rises to the rate over one epoch, then falls towards 0 by the last,
+    with no callback that stops early or halves the rate; ``"ema"`` adds the swap that scores val on the average."""
+    import keras
+
+    from training.datasets import DatasetError
+    from training.train import learning_rate, optimizer_and_callbacks
+
+    schedule = learning_rate({"schedule": "cosine", "epochs": 5, "learning_rate": 0.01}, steps_per_epoch=10)
+    assert float(schedule(0)) == pytest.approx(0.001) and float(schedule(10)) == pytest.approx(0.01)
+    assert float(schedule(30)) < 0.01 and float(schedule(50)) == pytest.approx(0.0, abs=1e-6)
+    optimizer, callbacks = optimizer_and_callbacks({"schedule": "cosine", "ema": True}, steps_per_epoch=10)
+    assert optimizer.use_ema
+    assert [type(c) for c in callbacks] == [keras.callbacks.SwapEMAWeights]
+    _, plateau = optimizer_and_callbacks({}, steps_per_epoch=10)
+    assert {type(c) for c in plateau} == {keras.callbacks.EarlyStopping, keras.callbacks.ReduceLROnPlateau}
+    with pytest.raises(DatasetError, match="unknown schedule 'step'"):
+        optimizer_and_callbacks({"schedule": "step"}, steps_per_epoch=10)
 
 
 def test_train_init_must_exist(tmp_path, capsys):

@@ -45,15 +45,18 @@ def set_weights(data: Arrays, multipliers: dict[str, float], base: np.ndarray | 
     of painted ones; with class weights alone the model learns the painted
     look of ``incorrect``. ``{"scenes-ilc2021": 3}`` makes each real scene crop
     count three times as much, of every label, so bare real faces are lifted too.
+    A key ``set:label`` (``{"scenes-ilc2021:incorrect": 2}``) lifts one label of a set only,
+    and wins over the set's own key.
     """
     sets = [source_set(r) for r in data.records]
-    unknown = sorted(set(multipliers) - set(sets))
+    cells = [f"{s}:{LABELS[int(y)]}" for s, y in zip(sets, data.y)]
+    unknown = sorted(set(multipliers) - set(sets) - set(cells))
     if unknown:
         raise DatasetError(f"set_weights names sets with no training crops: {', '.join(unknown)}")
     if base is None:
         per_class = class_weights(data.y)
         base = np.array([per_class[int(y)] for y in data.y], np.float32)
-    w = base * np.array([multipliers.get(s, 1.0) for s in sets], np.float32)
+    w = base * np.array([multipliers.get(c, multipliers.get(s, 1.0)) for s, c in zip(sets, cells)], np.float32)
     return w / w.mean()
 
 
