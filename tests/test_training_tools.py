@@ -102,6 +102,37 @@ def test_clean_moves_and_undoes(portraits, tmp_path):
     assert after == [b for b in before]
 
 
+def test_clean_lists_a_nose_out_mask_only_when_asked_and_moves_only_reviewed_rows(portraits, tmp_path, capsys):
+    """A mask under the nose labelled `mask` belongs in `incorrect`; the check needs a person, so it is opt-in."""
+    from training.clean import main
+
+    root = tmp_path / "set"
+    (root / "mask").mkdir(parents=True)
+    cv2.imwrite(str(root / "mask" / "under.jpg"), portraits["under_nose"])
+    cv2.imwrite(str(root / "mask" / "worn.jpg"), portraits["worn"])
+    assert main([str(root)]) == 0
+    assert "under.jpg" not in (root / "suspects.csv").read_text()
+    assert main([str(root), "--nose-out"]) == 0
+    listed = (root / "suspects.csv").read_text()
+    assert "mask/under.jpg,mask,\"labelled mask, nose out above the mask\",incorrect" in listed, listed
+    assert "worn.jpg" not in listed and (root / "mask" / "under.jpg").exists(), "listing moves nothing"
+    reviewed = tmp_path / "reviewed.csv"
+    reviewed.write_text(listed)
+    assert main([str(root), "--reviewed", str(reviewed)]) == 0
+    assert (root / "incorrect" / "under.jpg").exists() and (root / "mask" / "worn.jpg").exists()
+    assert main([str(root), "--reviewed", str(reviewed)]) == 0, "a list applied twice moves nothing more"
+    assert "moved 0 of the 1 files" in capsys.readouterr().out
+    for bad in ("mask/worn.jpg,mask,x,elsewhere", "../../outside.jpg,mask,x,incorrect", "mask/worn.jpg,mask"):
+        reviewed.write_text("file,label,reason,move_to\n" + bad + "\n")
+        assert main([str(root), "--reviewed", str(reviewed)]) == 2
+    assert main([str(root), "--reviewed", str(tmp_path / "missing.csv")]) == 2
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 4 and all(line.startswith("error: ") for line in said), said
+    assert (root / "mask" / "worn.jpg").exists(), "a bad list moves nothing"
+    assert main([str(root), "--undo"]) == 0
+    assert (root / "mask" / "under.jpg").exists() and not (root / "incorrect" / "under.jpg").exists()
+
+
 def test_training_commands_reject_bad_input(tmp_path, capsys):
     from training.clean import main as clean
     from training.crop import main as crop
