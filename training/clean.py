@@ -115,17 +115,23 @@ def read_reviewed(root: Path, path: Path) -> list[dict]:
     return rows
 
 
-def write_suspects(root: Path, suspects: list[dict], per_sheet: int = 64) -> None:
-    """``suspects.csv`` and its contact sheets (``suspects.png``, ``suspects_2.png``, ...), tiles numbered as CSV rows."""
+def write_suspects(root: Path, suspects: list[dict], per_sheet: int = 64) -> list[Path]:
+    """``suspects.csv`` and its contact sheets (``suspects.png``, ``suspects_2.png``, ...), tiles numbered as CSV rows.
+
+    Returns the sheets written, so the user is told which to look at (a sheet left by an earlier, longer list is
+    not deleted: this tool deletes nothing).
+    """
     with open(root / "suspects.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(FIELDS))
         writer.writeheader()
         writer.writerows(suspects)
+    sheets = []
     for page, start in enumerate(range(0, len(suspects), per_sheet), start=1):
         rows = suspects[start : start + per_sheet]
         images = [cv2.imread(str(root / s["file"])) for s in rows]
         captions = [f"{start + i + 1}: {s['label']}>{s['move_to']}" for i, s in enumerate(rows)]
-        contact_sheet(images, captions, root / ("suspects.png" if page == 1 else f"suspects_{page}.png"))
+        sheets.append(contact_sheet(images, captions, root / ("suspects.png" if page == 1 else f"suspects_{page}.png")))
+    return sheets
 
 
 def undo_moves(root: Path) -> int:
@@ -170,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    write_suspects(args.dir, suspects)
-    print(f"{len(suspects)} suspects listed in {args.dir / 'suspects.csv'}")
+    sheets = write_suspects(args.dir, suspects)
+    print(f"{len(suspects)} suspects listed in {args.dir / 'suspects.csv'}"
+          + (f"; look at {', '.join(p.name for p in sheets)}" if sheets else ""))
     if args.apply:
         print(f"moved {apply_moves(args.dir, suspects)} files; undo with --undo")
     return 0
