@@ -145,7 +145,8 @@ and no model call."""
 
 
 def combine(probs: np.ndarray, visible: np.ndarray, weight: float = PARTS_WEIGHT, chin: float = CHIN_SHARE,
-            neck: np.ndarray | None = None, neck_weight: float = NECK_WEIGHT) -> np.ndarray:
+            neck: np.ndarray | None = None, neck_weight: float = NECK_WEIGHT,
+            chin_unseen: np.ndarray | None = None) -> np.ndarray:
     """Classifier probabilities (N, 3) tempered by the visibility model (N, 2) and the neck model (N,), renormalised.
 
     What the patches say, as a distribution over LABELS: both covered is a
@@ -158,6 +159,11 @@ def combine(probs: np.ndarray, visible: np.ndarray, weight: float = PARTS_WEIGHT
     collar or a neighbour's mask under a bare face must not pass it as
     masked), and a worn mask, which covers both, is left alone. Where it was
     not asked (NaN) it counts for nothing.
+
+    ``chin_unseen`` (N,) is the share of the chin that lies outside the photo
+    (``detector.align.chin_unseen``): a face that shows nose and mouth can be
+    ``incorrect`` only through a mask on the chin, which the photo cannot show
+    there, so that share of ``incorrect`` goes to ``no_mask``.
     """
     nose, mouth = visible[:, 0], visible[:, 1]
     both = nose * mouth
@@ -166,4 +172,9 @@ def combine(probs: np.ndarray, visible: np.ndarray, weight: float = PARTS_WEIGHT
     if neck is not None:
         masked = np.clip(np.nan_to_num(np.asarray(neck, np.float32), nan=0.5), 0.02, 0.98)
         fused[:, LABELS.index("incorrect")] *= np.power(masked / (1 - masked), neck_weight * both)
-    return (fused / fused.sum(axis=1, keepdims=True)).astype(np.float32)
+    fused /= fused.sum(axis=1, keepdims=True)
+    if chin_unseen is not None:
+        moved = fused[:, LABELS.index("incorrect")] * both * np.asarray(chin_unseen, np.float32)
+        fused[:, LABELS.index("incorrect")] -= moved
+        fused[:, LABELS.index("no_mask")] += moved
+    return fused.astype(np.float32)

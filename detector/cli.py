@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--source", default="0", help="webcam index, video file, image, folder of images or stream URL (default: 0)")
     p.add_argument("--demo", action="store_true", help="run on the embedded demo clip (no camera or data needed)")
-    p.add_argument("--output", help="write the annotated video here (.mp4, .avi, ...)")
+    p.add_argument("--output", help="write the annotated result here: a video (.mp4, .avi, ...), an image "
+                   "(.jpg, .png, ...) for one photo, or a folder (an annotated image per photo or frame)")
     p.add_argument("--json", help="write one JSON line per frame here ('-' for standard output)")
     p.add_argument("--no-window", action="store_true", help="do not open a window")
     p.add_argument("--finder", choices=("onnx", "reference"), default="onnx", help="face finder backend (default: onnx)")
@@ -95,7 +96,7 @@ def pipeline_config(args: argparse.Namespace, video: bool = True) -> PipelineCon
 def _run(args: argparse.Namespace) -> int:
     from detector.pipeline import Pipeline
     from detector.run import run
-    from detector.sinks import JsonSink, SinkError, VideoSink, WindowSink, display_available
+    from detector.sinks import JsonSink, SinkError, WindowSink, display_available, output_sink
     from detector.sources import SourceError, open_source
 
     def load(video: bool) -> Pipeline:
@@ -111,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
         source = open_source(args.source)
         sinks = []
         if args.output:
-            sinks.append(VideoSink(args.output, fps=source.fps or 15.0))
+            sinks.append(output_sink(args.output, source))
         if args.json:
             sinks.append(JsonSink(args.json))
         pipeline = pipeline or load(video=not source.stills)

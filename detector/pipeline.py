@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from detector.align import align_face, alignment_matrix, neck_patch, part_patches
+from detector.align import align_face, alignment_matrix, chin_unseen, neck_patch, part_patches
 from detector.classify import (
     CHIN_SHARE,
     CLASSIFIER_PATH,
@@ -148,16 +148,17 @@ class Pipeline:
                 if face.landmarks is None:
                     face.landmarks = self.landmarker(gray, face.box)
         with self.timed("classify"):
-            crops, patches, matrices = [], [], []
+            crops, patches, matrices, unseen = [], [], [], []
             for face in faces:
                 matrices.append(alignment_matrix(face.landmarks))
                 crop, crop_landmarks = align_face(gray, face.landmarks, matrix=matrices[-1])
                 crops.append(crop)
                 patches.append(part_patches(crop, crop_landmarks))
+                unseen.append(chin_unseen(gray.shape, matrices[-1]))
             visible = self.parts.predict(patches)
             neck = self.ask_neck(gray, matrices, visible) if self.neck else None
             probs = combine(self.classifier.predict(crops), visible, chin=self.config.chin_share,
-                            neck=neck, neck_weight=self.config.neck_weight)
+                            neck=neck, neck_weight=self.config.neck_weight, chin_unseen=np.array(unseen))
         for face, p, v in zip(faces, probs, visible):
             face.probs = p
             best = int(np.argmax(p))

@@ -1,4 +1,4 @@
-"""Where results go: a live window, an annotated video, JSON lines.
+"""Where results go: a live window, an annotated video, annotated images, JSON lines.
 
 Every sink has ``write(frame, annotated)`` and ``close()``; the run loop closes
 them in a ``finally`` so that a Ctrl-C still leaves a finished, playable video
@@ -17,6 +17,7 @@ from typing import IO
 import cv2
 import numpy as np
 
+from detector.sources import IMAGE_EXTS, Source
 from detector.types import Frame
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -90,6 +91,74 @@ class VideoSink:
         if self._writer is not None:
             self._writer.release()  # writes the index: the file is playable after this
             self._writer = None
+
+
+class ImageSink:
+    """The annotated picture of a one-photo source, as an image file (type from its name)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        if not self.path.parent.exists():
+            raise SinkError(f"folder does not exist: {self.path.parent}")
+        self.frames = 0
+
+    def write(self, frame: Frame, annotated: np.ndarray) -> None:
+        if self.frames:
+            raise SinkError(f"{self.path} holds one picture and the source gave more: give --output a folder")
+        if not cv2.imwrite(str(self.path), annotated):
+            raise SinkError(f"cannot write image: {self.path}")
+        self.frames += 1
+
+    def close(self) -> None:
+        pass
+
+
+class FolderSink:
+    """Each annotated frame as an image in a folder, made if missing: a folder of photos in, the same
+    names out; a video or camera gives ``<name>_<frame>.jpg``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise SinkError(f"not a folder: {self.path}")
+        if not self.path.parent.exists():
+            raise SinkError(f"folder does not exist: {self.path.parent}")
+        self.frames = 0
+
+    def write(self, frame: Frame, annotated: np.ndarray) -> None:
+        source = Path(frame.source)
+        name = source.name if source.suffix.lower() in IMAGE_EXTS else f"{source.stem or 'frame'}_{frame.index:06d}.jpg"
+        self.path.mkdir(exist_ok=True)
+        if not cv2.imwrite(str(self.path / name), annotated):
+            raise SinkError(f"cannot write image: {self.path / name}")
+        self.frames += 1
+
+    def close(self) -> None:
+        pass
+
+
+def output_sink(path: str, source: Source) -> VideoSink | ImageSink | FolderSink:
+    """The sink ``--output PATH`` asks for: a video by its type, an image for a single photo, else a folder.
+
+    The user's own photos are never written over: an output that is the
+    source itself, or the folder it reads, is refused.
+    """
+    out = Path(path)
+    source_path = Path(source.name)
+    photos = source_path if source_path.is_dir() else source_path.parent if source.stills else None
+    if out.resolve() == source_path.resolve() or (photos and out.resolve() == photos.resolve()):
+        raise SinkError(f"--output {path} would write over the source's photos: give another name")
+    suffix = out.suffix.lower()
+    if out.is_dir() or not suffix:
+        return FolderSink(path)
+    if suffix in FOURCC:
+        return VideoSink(path, fps=source.fps or 15.0)
+    if suffix in IMAGE_EXTS:
+        if not (source.stills and source.length == 1):
+            raise SinkError(f"an image ({suffix}) holds one picture: give --output a folder, or a video ({', '.join(FOURCC)})")
+        return ImageSink(path)
+    raise SinkError(f"unsupported output type {suffix!r}: a video ({', '.join(FOURCC)}), an image "
+                    f"({', '.join(sorted(IMAGE_EXTS))}) or a folder")
 
 
 def display_available() -> bool:

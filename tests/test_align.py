@@ -62,3 +62,18 @@ def test_neck_patch_says_how_much_of_it_the_photo_holds(portraits, astronaut_lan
     assert cut_inside < NECK_MIN_INSIDE
     rows = int(NECK_SIZE * 0.6)
     assert (cut[-rows:] == cut[-1, 0]).all(), "below the photo's edge: one flat grey"
+
+
+def test_chin_unseen_says_how_much_of_the_chin_the_photo_cut_off(portraits, astronaut_landmarks):
+    """The whole astronaut shows her chin; cut under the lower lip, the photo holds none of the
+    region between lip and chin; cut at the chin point, most of it, and less the higher the cut."""
+    from detector.align import alignment_matrix, chin_unseen
+
+    matrix = alignment_matrix(astronaut_landmarks)
+    image = portraits["none"]
+    assert chin_unseen(image.shape, matrix) == 0.0
+    lip, chin = astronaut_landmarks[57, 1], astronaut_landmarks[8, 1]
+    assert chin_unseen(image[: int(lip)].shape, matrix) == 1.0
+    at_chin = chin_unseen(image[: int(chin)].shape, matrix)
+    assert at_chin < 0.3
+    assert at_chin < chin_unseen(image[: int((lip + chin) / 2)].shape, matrix) < 1.0

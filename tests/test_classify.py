@@ -89,3 +89,41 @@ def test_neck_weight_is_validated_on_the_command_line(tmp_path, capsys):
 
     assert main([str(tmp_path), "--json", str(tmp_path / "out.json"), "--neck-weight", "-1"]) == 2
     assert "--neck-weight must be between 0 and 10" in capsys.readouterr().err
+
+
+def test_a_chin_outside_the_photo_moves_only_a_bare_looking_face_from_incorrect_to_no_mask():
+    """Nose and mouth showing, the only way to be `incorrect` is a mask on the chin: where the photo
+    ends above the chin that cannot be seen, so that share goes to `no_mask`. A mask under the nose
+    (mouth covered) and a chin in the photo are left as they were; nothing ever moves towards `mask`."""
+    visible = np.array([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 0.0]], np.float32)
+    probs = np.array([[0.01, 0.95, 0.04]] * 3 + [[0.90, 0.05, 0.05]], np.float32)
+    plain = combine(probs, visible)
+    unseen = np.array([1.0, 0.0, 1.0, 1.0], np.float32)
+    fused = combine(probs, visible, chin_unseen=unseen)
+    assert list(plain.argmax(axis=1)) == [INCORRECT, INCORRECT, INCORRECT, MASK]
+    assert list(fused.argmax(axis=1)) == [BARE, INCORRECT, INCORRECT, MASK]
+    assert np.allclose(fused[1:], plain[1:], atol=1e-6), "a seen chin or a covered mouth: unchanged"
+    assert np.allclose(fused.sum(axis=1), 1.0)
+    half = combine(probs[:1], visible[:1], chin_unseen=np.array([0.5], np.float32))
+    assert plain[0, INCORRECT] > half[0, INCORRECT] > fused[0, INCORRECT], "as far as the chin is out of the photo"
+    assert np.isclose(half[0, MASK], plain[0, MASK])
+
+
+TIGHT_BARE = ["0_0_yaochen_0079.jpg", "1_0_baibaihe_0035.jpg", "1_0_anhu_0162.jpg"]
+"""Bare faces of ``chandrika`` (validation side of models/splits.json) whose photo ends under the
+mouth: the flat fill below the edge read as a mask on the chin until the chin's absence was weighed."""
+
+
+@pytest.mark.parametrize("name", TIGHT_BARE)
+def test_a_bare_photo_that_ends_under_the_mouth_is_no_mask(pipeline, name):
+    from conftest import DATA
+
+    from detector.sources import read_image
+    from detector.types import largest
+
+    path = DATA / "chandrika" / "without_mask" / name
+    if not path.is_file():
+        pytest.skip(f"{path} not found (see shared/data/README.md)")
+    face = largest(pipeline.analyse(read_image(path)))
+    assert face.nose_visible and face.mouth_visible
+    assert face.label == "no_mask", face.probs

@@ -72,6 +72,31 @@ def test_json_to_stdout_on_folder(portraits, tmp_path):
     assert labels == ["mask", "no_mask", "incorrect"]
 
 
+def test_photos_are_written_out_annotated_as_an_image_or_a_folder(portraits, tmp_path):
+    """One photo to one image file; a folder of photos to a folder of annotated photos of the same
+    names and sizes, with the verdict drawn on them; the photos themselves are left as they were."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for state in ("worn", "none"):
+        cv2.imwrite(str(folder / f"{state}.png"), portraits[state])
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    one = tmp_path / "worn_annotated.jpg"
+    result = run_cli("--source", str(folder / "worn.png"), "--no-window", "--quiet", "--output", str(one))
+    assert result.returncode == 0, result.stderr
+    drawn = cv2.imread(str(one))
+    assert drawn.shape == portraits["worn"].shape
+    assert np.abs(drawn.astype(int) - portraits["worn"]).max() > 100, "the box and label are drawn on it"
+
+    out = tmp_path / "annotated"
+    result = run_cli("--source", str(folder), "--no-window", "--quiet", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["none.png", "worn.png"]
+    for name in ("none.png", "worn.png"):
+        assert cv2.imread(str(out / name)).shape == portraits[name[:-4]].shape
+    assert not np.array_equal(cv2.imread(str(out / "none.png")), portraits["none"])
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
 BAD_INPUTS: dict[str, tuple[list[str], str]] = {
     "missing file": (["--source", "{tmp}/nope.mp4"], "no such file"),
     "not a video": (["--source", "{tmp}/fake.mp4"], "not a video"),
@@ -79,7 +104,11 @@ BAD_INPUTS: dict[str, tuple[list[str], str]] = {
     "empty folder": (["--source", "{tmp}/empty"], "no images in folder"),
     "zero-byte image": (["--source", "{tmp}/zero.jpg"], "empty file"),
     "no camera": (["--source", "7"], "no camera at index 7"),
-    "bad output type": (["--source", "{tmp}/ok.png", "--output", "{tmp}/x.xyz"], "unsupported video type"),
+    "bad output type": (["--source", "{tmp}/ok.png", "--output", "{tmp}/x.xyz"], "unsupported output type"),
+    "image out of a video": (["--source", "{tmp}/clip.avi", "--output", "{tmp}/x.jpg"], "holds one picture"),
+    "output over the photo": (["--source", "{tmp}/ok.png", "--output", "{tmp}/ok.png"], "write over the source"),
+    "output over the photos": (["--source", "{tmp}/two", "--output", "{tmp}/two"], "write over the source"),
+    "output folder's parent missing": (["--source", "{tmp}/ok.png", "--output", "{tmp}/no/out"], "folder does not exist"),
     "unwritable json": (["--source", "{tmp}/ok.png", "--json", "{tmp}/no/x.jsonl"], "cannot write JSON"),
     "tiny search side": (["--source", "{tmp}/ok.png", "--search-side", "10"], "--search-side must be at least 64"),
     "no confirmation": (["--source", "{tmp}/ok.png", "--confirm-frames", "0"], "--confirm-frames must be at least 1"),
@@ -94,6 +123,13 @@ def make_bad_inputs(tmp_path: Path) -> None:
     (tmp_path / "fake.mp4").write_text("this is not a video")
     (tmp_path / "fake.jpg").write_bytes(b"\xff\xd8 truncated")
     cv2.imwrite(str(tmp_path / "ok.png"), np.full((60, 80, 3), 128, np.uint8))
+    (tmp_path / "two").mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / "two" / name), np.full((60, 80, 3), 128, np.uint8))
+    writer = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (80, 60))
+    for _ in range(3):
+        writer.write(np.full((60, 80, 3), 128, np.uint8))
+    writer.release()
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
