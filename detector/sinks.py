@@ -146,8 +146,8 @@ def output_sink(path: str, source: Source) -> VideoSink | ImageSink | FolderSink
     out = Path(path)
     source_path = Path(source.name)
     photos = source_path if source_path.is_dir() else source_path.parent if source.stills else None
-    if out.resolve() == source_path.resolve() or (photos and out.resolve() == photos.resolve()):
-        raise SinkError(f"--output {path} would write over the source's photos: give another name")
+    if out.resolve() == source_path.resolve() or (photos is not None and out.resolve() == photos.resolve()):
+        raise SinkError(f"--output {path} would write over the source: give another name")
     suffix = out.suffix.lower()
     if out.is_dir() or not suffix:
         return FolderSink(path)
