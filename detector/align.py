@@ -166,14 +166,12 @@ def _within(matrix: np.ndarray, size: int, shape: tuple[int, ...]) -> bool:
     fall inside the frame, every pixel does. Checking them skips warping a
     full-frame mask for each face in the middle of a video frame.
     """
-    x, y = _corners_in_frame(matrix, size - 1)
-    h, w = shape[:2]
-    return bool((x >= 0).all() and (x <= w - 1).all() and (y >= 0).all() and (y <= h - 1).all())
+    return _share_inside(shape, matrix, (0, 0, size - 1, size - 1), steps=2) == 1.0
 
 
 def _corners_in_frame(matrix: np.ndarray, far: float) -> tuple[np.ndarray, np.ndarray]:
     """Frame x and y of the crop points (0, 0), (far, 0), (0, far), (far, far) under ``matrix``
-    (frame to crop): the crop's outline (``far`` = size) or its corner pixels (size - 1)."""
+    (frame to crop): the crop's outline where ``far`` is its size."""
     corners = np.array([[0, 0], [far, 0], [0, far], [far, far]], np.float32)
     x, y = transform_points(corners, cv2.invertAffineTransform(matrix)).T
     return x, y

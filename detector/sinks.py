@@ -128,7 +128,8 @@ class FolderSink:
     def write(self, frame: Frame, annotated: np.ndarray) -> None:
         source = Path(frame.source)
         name = source.name if source.suffix.lower() in IMAGE_EXTS else f"{source.stem or 'frame'}_{frame.index:06d}.jpg"
-        self.path.mkdir(exist_ok=True)
+        if not self.frames:  # made on the first frame, as a video is opened: a run that shows nothing leaves nothing
+            self.path.mkdir(exist_ok=True)
         if not cv2.imwrite(str(self.path / name), annotated):
             raise SinkError(f"cannot write image: {self.path / name}")
         self.frames += 1
@@ -143,10 +144,11 @@ def output_sink(path: str, source: Source) -> VideoSink | ImageSink | FolderSink
     The user's own photos are never written over: an output that is the
     source itself, or the folder it reads, is refused.
     """
-    out = Path(path)
-    source_path = Path(source.name)
-    photos = source_path if source_path.is_dir() else source_path.parent if source.stills else None
-    if out.resolve() == source_path.resolve() or (photos is not None and out.resolve() == photos.resolve()):
+    out, source_path = Path(path), Path(source.name)
+    guarded = {source_path.resolve()}  # a photo, a folder of photos or a video
+    if source.stills and not source_path.is_dir():
+        guarded.add(source_path.parent.resolve())  # the folder a single photo is in
+    if out.resolve() in guarded:
         raise SinkError(f"--output {path} would write over the source: give another name")
     suffix = out.suffix.lower()
     if out.is_dir() or not suffix:
