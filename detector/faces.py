@@ -61,6 +61,12 @@ class FinderConfig:
     every photo that fine changed the boxes of faces already found, so the finer search only
     adds. Its bar is the framed last resort's: at 0.8 it also boxed the astronaut's badge
     emblem in a 2x upscale. Session 11, on val scene faces: 5 more found, none lost."""
+    still_upscale: tuple[float, float, int] | None = (2.0, 0.9, 640)
+    """A photo no larger than the third number (long side, px) is searched once more, grown by the
+    first; a face of that search joins where it overlaps no face found and scores at least the
+    second (None: off). A small photo's faces under the 20 px floor are found at 10 px this way,
+    and the resampled photo gives PNet a second look at faces it missed (session 16, scene photos:
+    2 val and 3 test faces more found, none lost; held-out photo verdicts unchanged)."""
     still_framed: float | None = 0.9
     """Last resort for a photo still without a face: centred squares judged by RNet
     and ONet alone (``OnnxMTCNN.framed``), kept at this ONet score; None turns it off.
@@ -173,7 +179,8 @@ def apart(new: list[Detection], found: list[Detection], max_iou: float = 0.3) ->
 def detect_still(finder: FaceFinder, rgb: np.ndarray, config: FinderConfig | None = None) -> list[Detection]:
     """Faces in a single photo: as is first (plus, where faces were found, smaller ones a finer
     search adds: ``FinderConfig.still_small_faces``), then each border retry until one finds a
-    face, then (where the finder can) centred squares for a photo framed around one face.
+    face, then (where the finder can) centred squares for a photo framed around one face; last,
+    a small photo's faces that only its enlarged copy shows (``FinderConfig.still_upscale``).
 
     ``config`` defaults to the finder's own (``make_finder`` attaches it).
     """
@@ -189,7 +196,18 @@ def detect_still(finder: FaceFinder, rgb: np.ndarray, config: FinderConfig | Non
         found = detect_with_border(finder, rgb, border, fill, config.still_thresholds)
     if not found and config.still_framed is not None and hasattr(finder, "framed"):
         found = finder.framed(rgb, config.still_framed)
+    if config.still_upscale and max(rgb.shape[:2]) <= config.still_upscale[2]:
+        factor, min_score, _ = config.still_upscale
+        found = found + apart([d for d in detect_grown(finder, rgb, factor) if d.score >= min_score], found)
     return found
+
+
+def detect_grown(finder: FaceFinder, rgb: np.ndarray, factor: float) -> list[Detection]:
+    """Detect on the image enlarged by ``factor``, boxes and keypoints mapped back: faces under
+    the finder's smallest window become big enough for it."""
+    grown = cv2.resize(rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+    return [Detection(tuple(v / factor for v in d.box), d.score, None if d.keypoints is None else d.keypoints / factor)
+            for d in finder.detect(grown)]
 
 
 def largest_still_face(finder: FaceFinder, bgr: np.ndarray) -> Detection | None:

@@ -204,13 +204,13 @@ def test_finer_search_only_adds_faces_apart_from_those_found() -> None:
             self.calls.append(min_face_size)
             return small
 
-    config = FinderConfig(still_small_faces=(14, 0.9), still_borders=(), still_framed=None)
+    config = FinderConfig(still_small_faces=(14, 0.9), still_borders=(), still_framed=None, still_upscale=None)
     finder = Finder()
     faces = detect_still(finder, np.ones((400, 400, 3), np.uint8), config)
     assert [d.box for d in faces] == [found.box, small[1].box] and finder.calls == [14]
     assert detect_still(finder, np.zeros((400, 400, 3), np.uint8), config) == [] and finder.calls == [14], \
         "a photo with no face found is left to the border retries, not searched finer"
-    off = FinderConfig(still_small_faces=None, still_borders=(), still_framed=None)
+    off = FinderConfig(still_small_faces=None, still_borders=(), still_framed=None, still_upscale=None)
     assert detect_still(finder, np.ones((400, 400, 3), np.uint8), off) == [found]
 
 
@@ -222,3 +222,21 @@ def test_finer_search_leaves_a_portrait_as_it_was(pipeline, portraits) -> None:
     on = detect_still(pipeline.finder, rgb)
     off = detect_still(make_finder("onnx", FinderConfig(still_small_faces=None)), rgb)
     assert len(on) == 1 and [d.box for d in on] == [d.box for d in off]
+
+
+def test_a_small_photo_is_searched_enlarged_for_a_face_under_the_floor() -> None:
+    """``still_upscale``: a 320x240 photo whose one face is 8 px wide (the astronaut shrunk to
+    48 px) has nothing the 1x search, the borders or the framed squares box; its enlarged
+    copy finds the face, boxed where it is. A photo over the size limit is not enlarged."""
+    from detector.faces import make_finder
+    from detector.track import iou_matrix
+
+    canvas = np.full((240, 320, 3), 128, np.uint8)
+    canvas[100:148, 150:198] = cv2.resize(skimage_data.astronaut(), (48, 48), interpolation=cv2.INTER_AREA)
+    expected = np.array([[150 + 182 * 48 / 512, 100 + 65 * 48 / 512, 150 + 266 * 48 / 512, 100 + 173 * 48 / 512]])
+
+    assert detect_still(make_finder("onnx", FinderConfig(still_upscale=None)), canvas) == []
+    found = detect_still(make_finder("onnx", FinderConfig()), canvas)
+    assert len(found) == 1 and iou_matrix(np.array([found[0].box]), expected)[0, 0] > 0.5
+    too_big = FinderConfig(still_upscale=(2.0, 0.9, 300))
+    assert detect_still(make_finder("onnx", too_big), canvas) == []

@@ -224,3 +224,26 @@ def test_a_face_seen_in_one_frame_only_never_shows(pipeline, portraits):
         counts[confirm] = [len(analyzer(image)) for image in clip]
     assert counts[1] == [1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1], counts
     assert counts[2] == [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1], counts
+
+
+def test_photo_benchmark_times_each_variant_on_a_folder(portraits, tmp_path):
+    """benchmarks/photos.py runs every variant over the same photos and counts their faces: one
+    portrait and a face-free grey photo give one face each; a folder that is not there is a
+    one-line error."""
+    import json
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "portrait.jpg"), portraits["worn"])
+    cv2.imwrite(str(photos / "grey.png"), np.full((240, 320, 3), 128, np.uint8))
+    out = tmp_path / "photos.json"
+    script = str(ROOT / "benchmarks" / "photos.py")
+    run = subprocess.run([sys.executable, script, "--source", str(photos), "--json", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(out.read_text())
+    assert set(result) == {"shipped", "no enlarged copy", "no finer search", "neither"}
+    assert all(r["photos"] == 2 and r["faces"] == 1 and r["mean_ms"] > 0 for r in result.values())
+    bad = subprocess.run([sys.executable, script, "--source", str(tmp_path / "missing")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "not a folder" in bad.stderr
