@@ -198,16 +198,18 @@ def detect_still(finder: FaceFinder, rgb: np.ndarray, config: FinderConfig | Non
         found = finder.framed(rgb, config.still_framed)
     if config.still_upscale and max(rgb.shape[:2]) <= config.still_upscale[2]:
         factor, min_score, _ = config.still_upscale
-        found = found + apart([d for d in detect_grown(finder, rgb, factor) if d.score >= min_score], found)
+        grown = detect_grown(finder, rgb, factor, config.still_thresholds)
+        found = found + apart([d for d in grown if d.score >= min_score], found)
     return found
 
 
-def detect_grown(finder: FaceFinder, rgb: np.ndarray, factor: float) -> list[Detection]:
+def detect_grown(finder: FaceFinder, rgb: np.ndarray, factor: float,
+                 thresholds: tuple[float, float, float] | None = None) -> list[Detection]:
     """Detect on the image enlarged by ``factor``, boxes and keypoints mapped back: faces under
     the finder's smallest window become big enough for it."""
     grown = cv2.resize(rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
     return [Detection(tuple(v / factor for v in d.box), d.score, None if d.keypoints is None else d.keypoints / factor)
-            for d in finder.detect(grown)]
+            for d in finder.detect(grown, thresholds)]
 
 
 def largest_still_face(finder: FaceFinder, bgr: np.ndarray) -> Detection | None:
