@@ -12,6 +12,7 @@ scikit-image's astronaut at 256, 512, 1024 and 1920 px and its coins photo (no d
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -30,7 +31,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, installed or not
 from detector.demo import astronaut_bgr  # noqa: E402
 from detector.faces import FinderConfig  # noqa: E402
 from detector.pipeline import Pipeline, PipelineConfig  # noqa: E402
-from detector.sources import IMAGE_EXTS, SourceError, read_image  # noqa: E402
+from detector.sources import SourceError, open_source  # noqa: E402
 
 VARIANTS = {
     "shipped": {},
@@ -53,15 +54,9 @@ def sample_photos() -> dict[str, np.ndarray]:
 
 
 def folder_photos(folder: Path, limit: int | None) -> dict[str, np.ndarray]:
-    """The readable photos of a folder, by name; unreadable ones are left out."""
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)[:limit]
-    photos = {}
-    for path in paths:
-        try:
-            photos[path.name] = read_image(path)
-        except SourceError:
-            continue
-    return photos
+    """The first ``limit`` readable photos of a folder, by file name: the detector's own folder source
+    (the same listing and order, unreadable files skipped); a SourceError where it holds no image."""
+    return {Path(frame.source).name: frame.image for frame in itertools.islice(open_source(str(folder)), limit)}
 
 
 def time_variant(changes: dict, photos: dict[str, np.ndarray], name: str) -> dict:
@@ -86,7 +81,11 @@ def main() -> int:
     if args.source is not None and not args.source.is_dir():
         print(f"error: --source: not a folder: {args.source}", file=sys.stderr)
         return 2
-    photos = folder_photos(args.source, args.limit) if args.source else sample_photos()
+    try:
+        photos = folder_photos(args.source, args.limit) if args.source else sample_photos()
+    except SourceError as error:
+        print(f"error: --source: {error}", file=sys.stderr)
+        return 2
     if not photos:
         print(f"error: --source: no readable photo in {args.source}", file=sys.stderr)
         return 2
