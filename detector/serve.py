@@ -148,6 +148,27 @@ def _info_routes(app: FastAPI, metrics: Metrics, started: float) -> None:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+async def _follow(app: FastAPI, queue: asyncio.Queue) -> AsyncIterator[Any]:
+    """Items from a hub queue; None once a second so callers notice shutdown."""
+    while not app.state.closing:
+        try:
+            yield await asyncio.wait_for(queue.get(), 1.0)
+        except asyncio.TimeoutError:
+            yield None
+
+
+@contextmanager
+def _viewer(hub, size: int, metrics: Metrics) -> Iterator[asyncio.Queue]:
+    """A subscription to a hub for one client, counted in the metrics while it lasts."""
+    queue = hub.subscribe(size)
+    metrics.clients.inc()
+    try:
+        yield queue
+    finally:
+        hub.unsubscribe(queue)
+        metrics.clients.dec()
+
+
 def _stream_routes(app: FastAPI, metrics: Metrics) -> None:
     """MJPEG and server-sent events fed by the stream worker; 404 when there is no stream."""
 
@@ -156,35 +177,16 @@ def _stream_routes(app: FastAPI, metrics: Metrics) -> None:
             raise StarletteHTTPException(404, "no stream: start the server with --source or --demo")
         return app.state.worker
 
-    async def follow(queue: asyncio.Queue) -> AsyncIterator[Any]:
-        """Items from a hub queue; None once a second so callers notice shutdown."""
-        while not app.state.closing:
-            try:
-                yield await asyncio.wait_for(queue.get(), 1.0)
-            except asyncio.TimeoutError:
-                yield None
-
-    @contextmanager
-    def viewer(hub, size: int) -> Iterator[asyncio.Queue]:
-        """A subscription to a hub for one client, counted in the metrics while it lasts."""
-        queue = hub.subscribe(size)
-        metrics.clients.inc()
-        try:
-            yield queue
-        finally:
-            hub.unsubscribe(queue)
-            metrics.clients.dec()
-
     @app.get("/stream", summary="MJPEG of the annotated source (multipart/x-mixed-replace)")
     async def stream() -> StreamingResponse:
         worker = live_worker()
 
         async def parts() -> AsyncIterator[bytes]:
-            with viewer(worker.frames, 1) as queue:
+            with _viewer(worker.frames, 1, metrics) as queue:
                 jpeg = worker.jpeg
                 if jpeg:  # the newest frame at once, then each new one
                     yield mjpeg_part(jpeg)
-                async for item in follow(queue):
+                async for item in _follow(app, queue):
                     if item:
                         yield mjpeg_part(item)
 
@@ -196,10 +198,10 @@ def _stream_routes(app: FastAPI, metrics: Metrics) -> None:
         worker = live_worker()
 
         async def lines() -> AsyncIterator[str]:
-            with viewer(worker.events, 100) as queue:
+            with _viewer(worker.events, 100, metrics) as queue:
                 yield "retry: 2000\n\n"
                 quiet = 0
-                async for event in follow(queue):
+                async for event in _follow(app, queue):
                     if event is None:
                         quiet += 1
                         if quiet % 15 == 0:
