@@ -208,8 +208,15 @@ def detect_grown(finder: FaceFinder, rgb: np.ndarray, factor: float,
     """Detect on the image enlarged by ``factor``, boxes and keypoints mapped back: faces under
     the finder's smallest window become big enough for it."""
     grown = cv2.resize(rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
-    return [Detection(tuple(v / factor for v in d.box), d.score, None if d.keypoints is None else d.keypoints / factor)
-            for d in finder.detect(grown, thresholds)]
+    return unscaled(finder.detect(grown, thresholds), factor)
+
+
+def unscaled(found: list[Detection], scale: float) -> list[Detection]:
+    """Detections made on a copy resized by ``scale``, with box and keypoints back in the original image's pixels."""
+    if scale == 1.0:
+        return found
+    return [Detection(tuple(v / scale for v in d.box), d.score, None if d.keypoints is None else d.keypoints / scale)
+            for d in found]
 
 
 def largest_still_face(finder: FaceFinder, bgr: np.ndarray) -> Detection | None:

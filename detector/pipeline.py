@@ -33,7 +33,7 @@ from detector.classify import (
     PartsModel,
     combine,
 )
-from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
+from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder, unscaled
 from detector.landmarks import Landmarker
 from detector.track import Track, Tracker
 from detector.types import LABELS, Detection, Face
@@ -188,14 +188,6 @@ def shrink_to(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     if scale == 1.0:
         return image, 1.0
     return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA), scale
-
-
-def unscaled(found: list[Detection], scale: float) -> list[Detection]:
-    """Detections made on a copy shrunk by ``scale``, with box and keypoints back in the full image's pixels."""
-    if scale == 1.0:
-        return found
-    return [Detection(tuple(v / scale for v in d.box), d.score, None if d.keypoints is None else d.keypoints / scale)
-            for d in found]
 
 
 def carry_landmarks(landmarks: np.ndarray, fitted_box: Box, box: Box) -> np.ndarray:

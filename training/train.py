@@ -78,7 +78,8 @@ def fit_classifier(splits: dict[str, Arrays], cfg: dict, policy: AugmentConfig, 
 
     keras.utils.set_random_seed(cfg.get("seed", 0))
     model = mask_classifier(width=cfg.get("width", 16))
-    steps = -(-len(splits["train"]) // cfg.get("batch_size", 64))
+    batch_size = cfg.get("batch_size", 64)
+    steps = -(-len(splits["train"]) // batch_size)
     optimizer, callbacks = optimizer_and_callbacks(cfg, steps)
     model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
     balance = cfg.get("balance", "class")
@@ -87,7 +88,7 @@ def fit_classifier(splits: dict[str, Arrays], cfg: dict, policy: AugmentConfig, 
     weights = cell_weights(splits["train"], cfg.get("balance_power", 0.5)) if balance == "cell" else None
     if cfg.get("set_weights"):
         weights = set_weights(splits["train"], cfg["set_weights"], weights)
-    train = train_dataset(splits["train"], policy, cfg.get("batch_size", 64), cfg.get("seed", 0), weights)
+    train = train_dataset(splits["train"], policy, batch_size, cfg.get("seed", 0), weights)
     val = (splits["val"].x, splits["val"].y)
     history = model.fit(train, validation_data=val, epochs=cfg.get("epochs", 10), callbacks=callbacks, verbose=2,
                         class_weight=class_weights(splits["train"].y) if weights is None else None)
