@@ -153,6 +153,21 @@ def refit_dense(name: str, x: np.ndarray, y: np.ndarray, l2: float, lr: float, e
 
     p0, reg0 = scores()
     variables = [v for layer in (*trunk, head) for v in layer.trainable_variables]
+    adam_fit(name, forward, variables, feats, y, reg0, l2=l2, lr=lr, epochs=epochs, distill=distill, seed=seed,
+             batch=batch)
+    p1, reg1 = scores()
+    accuracy = lambda p: {c: float(((p[y == c] > 0.5) == c).mean()) for c in (0, 1)}
+    print(f"{name}: mean |box change| {np.abs(reg1 - reg0).mean():.4f}")
+    return model, accuracy(p0), accuracy(p1)
+
+
+def adam_fit(name: str, forward, variables: list, feats: np.ndarray, y: np.ndarray, reg0: np.ndarray, *,
+             l2: float, lr: float, epochs: int, distill: float, seed: int, batch: int) -> None:
+    """Train ``variables`` in place by Adam on the loss ``refit_dense`` describes: class-balanced
+    cross-entropy on ``forward``'s face score, plus the two pulls that keep the net what it was (its box
+    outputs ``reg0`` and its starting weights)."""
+    import tensorflow as tf
+
     start = [tf.constant(v.numpy()) for v in variables]
     weight = balanced_weights(y).astype(np.float32)
     optimizer = tf.keras.optimizers.Adam(lr)
@@ -175,10 +190,6 @@ def refit_dense(name: str, x: np.ndarray, y: np.ndarray, l2: float, lr: float, e
         order = rng.permutation(len(y))
         losses = [float(step(feats[i], yf[i], weight[i], reg0[i])) for i in np.array_split(order, max(1, len(y) // batch))]
         print(f"{name} epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.4f}")
-    p1, reg1 = scores()
-    accuracy = lambda p: {c: float(((p[y == c] > 0.5) == c).mean()) for c in (0, 1)}
-    print(f"{name}: mean |box change| {np.abs(reg1 - reg0).mean():.4f}")
-    return model, accuracy(p0), accuracy(p1)
 
 
 def export(model, name: str, path: Path) -> float:
@@ -201,8 +212,8 @@ def patches(args: argparse.Namespace) -> dict[str, tuple[np.ndarray, np.ndarray]
     return sets
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Collect patches from the train split, refit each head, export and verify."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m training.finetune_mtcnn``."""
     parser = argparse.ArgumentParser(prog="python -m training.finetune_mtcnn", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="datasets root (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("models/mtcnn"), help="folder for <net>_masked.onnx")
@@ -229,7 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soft", type=float, default=0.0,
                         help="share of train photos also learned softened, as a far camera sees them (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Collect patches from the train split, refit each head, export and verify."""
+    args = build_parser().parse_args(argv)
     if not 0.0 <= args.soft <= 1.0:
         print(f"error: --soft must be between 0 and 1, not {args.soft}", file=sys.stderr)
         return 2
