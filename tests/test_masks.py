@@ -1,6 +1,9 @@
-"""The mask painter's neck state: a mask pulled down under the chin, painted for the neck model."""
+"""The mask painter's rarer uses: the neck state (a mask pulled down under the chin, for the neck model)
+and masks painted in place on the bare faces of a scene set."""
 
 from __future__ import annotations
+
+import json
 
 import cv2
 import numpy as np
@@ -62,3 +65,35 @@ def test_synth_paints_the_neck_only_on_request(portraits, tmp_path):
     assert main([str(src), str(tmp_path / "out"), "--states", NECK_STATE]) == 0
     assert [p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg")] == \
         ["incorrect/a__on_neck.jpg"]
+
+
+def test_synth_paints_a_scene_sets_bare_train_faces_in_place(portraits, astronaut_landmarks, tmp_path):
+    """A scene set in: only its bare faces on photos the split puts in train are painted, in the
+    photo itself; a face already masked is left as it was, and its crop keeps the painted state."""
+    from training.crop import main as crop
+    from training.synth import main as synth
+
+    (x1, y1), (x2, y2) = astronaut_landmarks.min(axis=0), astronaut_landmarks.max(axis=0)
+    width = portraits["none"].shape[1]
+    scene = np.hstack([portraits["none"], portraits["worn"]])
+    src = tmp_path / "scenes-x"
+    (src / "images").mkdir(parents=True)
+    faces = [{"box": [float(x1), float(y1), float(x2), float(y2)], "label": "no_mask"},
+             {"box": [float(x1 + width), float(y1), float(x2 + width), float(y2)], "label": "mask"}]
+    for name in ("a.jpg", "b.jpg"):
+        cv2.imwrite(str(src / "images" / name), scene, [cv2.IMWRITE_JPEG_QUALITY, 98])
+    (src / "labels.json").write_text(json.dumps({"a.jpg": faces, "b.jpg": faces}))
+    splits = tmp_path / "splits.json"
+    splits.write_text(json.dumps({"scenes-x/a.jpg": "train", "scenes-x/b.jpg": "test"}))
+    dst = tmp_path / "synth_scenes-x"
+    assert synth([str(src), str(dst), "--splits", str(splits), "--states", "under_nose"]) == 0
+    labels = json.loads((dst / "labels.json").read_text())
+    assert list(labels) == ["a.jpg"], "the test-side photo is left alone"
+    assert labels["a.jpg"] == [{"box": faces[0]["box"], "label": "incorrect", "state": "under_nose"}]
+    before, after = cv2.imread(str(src / "images" / "a.jpg")), cv2.imread(str(dst / "images" / "a.jpg"))
+    changed = np.abs(after.astype(int) - before.astype(int)).max(axis=2) > 40
+    assert changed[:, :width].mean() > 0.01 and changed[:, width:].mean() < 0.001
+    assert (dst / "contact_sheet.png").exists()
+    assert crop([str(dst), str(tmp_path / "crops")]) == 0
+    rows = (tmp_path / "crops" / "crops.csv").read_text().splitlines()
+    assert len(rows) == 2 and ",incorrect,synth_scenes-x/a.jpg#0,synth_scenes-x/a.jpg,under_nose," in rows[1]

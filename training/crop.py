@@ -80,26 +80,38 @@ def crop_labelled(src: Path, cropper: Cropper) -> None:
         cropper.save(image, box, label, rel, f"{src.name}/{group}", name, state)
 
 
+def scene_boxes(finder: FaceFinder, image: np.ndarray, faces: list[dict]) -> list[tuple[float, ...] | None]:
+    """The box to fit landmarks in for each labelled face of a scene photo: MTCNN's where it
+    agrees with the label (its boxes are what the detector fits in), else the label's; None
+    for a face under ``MIN_SCENE_FACE``. Shared by the cropper and the scene painter."""
+    found = finder.detect(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    truth = np.array([f["box"] for f in faces], float).reshape(-1, 4)
+    iou = iou_matrix(truth, np.array([d.box for d in found], float).reshape(-1, 4))
+    boxes = []
+    for i, box in enumerate(truth):
+        if min(box[2] - box[0], box[3] - box[1]) < MIN_SCENE_FACE:
+            boxes.append(None)
+        elif iou.shape[1] and iou[i].max() >= SCENE_MATCH_IOU:
+            boxes.append(tuple(found[int(iou[i].argmax())].box))
+        else:
+            boxes.append(tuple(box))
+    return boxes
+
+
 def crop_scenes(src: Path, cropper: Cropper) -> None:
-    """Every labelled box of a scene set; MTCNN's box where it agrees, else the label's."""
+    """Every labelled box of a scene set (a painted one's faces keep their ``state``)."""
     labels = json.loads((src / "labels.json").read_text())
     for file, faces in tqdm(sorted(labels.items()), desc=f"crop {src.name}", unit="img"):
         try:
             image = read_image(src / "images" / file)
         except SourceError:
             continue
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        found = cropper.finder.detect(rgb)
-        truth = np.array([f["box"] for f in faces], float).reshape(-1, 4)
-        iou = iou_matrix(truth, np.array([d.box for d in found], float).reshape(-1, 4))
-        for i, face in enumerate(faces):
-            box = truth[i]
-            if min(box[2] - box[0], box[3] - box[1]) < MIN_SCENE_FACE:
+        for i, (face, box) in enumerate(zip(faces, scene_boxes(cropper.finder, image, faces))):
+            if box is None:
                 continue
-            if iou.shape[1] and iou[i].max() >= SCENE_MATCH_IOU:
-                box = np.array(found[int(iou[i].argmax())].box)
             name = f"{src.name}_{Path(file).stem}_{i}"
-            cropper.save(image, tuple(box), face["label"], f"{src.name}/{file}#{i}", f"{src.name}/{file}", name)
+            cropper.save(image, box, face["label"], f"{src.name}/{file}#{i}", f"{src.name}/{file}", name,
+                         face.get("state", ""))
 
 
 def main(argv: list[str] | None = None) -> int:

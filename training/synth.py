@@ -8,6 +8,12 @@ and shading so that no class can be recognised by colour. Writes
 ``DST/mask/<name>__worn.jpg``, ``DST/incorrect/<name>__under_nose.jpg``,
 ``DST/incorrect/<name>__on_chin.jpg`` and ``DST/contact_sheet.png``.
 
+A scene set (``images/`` and ``labels.json``, as ``scenes-ilc2021``) is painted in
+place instead: one random state on each of its bare labelled faces, on photos
+``--splits`` puts in train, written as a scene set of its own that
+``training.crop`` crops like the real one. Those faces keep a crowd photo's
+blur, light and pose, which no portrait has.
+
 ``--states on_neck`` paints a mask pulled down onto the neck instead, for the
 neck model only: the classifier's crop ends at the chin. Tried in session 12
 and not used for the shipped neck model (models/HISTORY.md, session 12): painted bands do not
@@ -28,6 +34,7 @@ is a mask worn wrong.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -40,9 +47,10 @@ from detector.faces import FinderConfig, largest_still_face, make_finder
 from detector.landmarks import Landmarker
 from detector.masks import ALL_STATES, NECK_STATE, STATE_LABEL, STATES, MaskStyle, mask_polygon, paint_mask
 from detector.sources import IMAGE_EXTS, SourceError, read_image
+from training.crop import scene_boxes
 from training.datasets import FOLDER_LABELS
 from training.sheets import contact_sheet
-from training.splits import read_held
+from training.splits import read_held, scene_split
 
 MIN_INSIDE = 0.8
 """Share of a painted mask's area that must lie inside the photo for the state to be painted.
@@ -168,37 +176,100 @@ def synthesize(
     return used, missed, outside
 
 
-def main(argv: list[str] | None = None) -> int:
+def _around(image: np.ndarray, box, grow: float = 0.3) -> np.ndarray:
+    """The face's box grown by ``grow`` of its size each way (a chin mask shows below it), clipped to the photo."""
+    x1, y1, x2, y2 = box
+    dx, dy = grow * (x2 - x1), grow * (y2 - y1)
+    h, w = image.shape[:2]
+    return image[max(int(y1 - dy), 0) : min(int(y2 + dy), h), max(int(x1 - dx), 0) : min(int(x2 + dx), w)]
+
+
+def synthesize_scenes(src: Path, dst: Path, states: tuple[str, ...], seed: int, held: dict[str, str] | None,
+                      min_inside: float = MIN_INSIDE) -> tuple[int, Counter]:
+    """Masks painted on the bare labelled faces of a scene set, in place, one random state each.
+
+    Every other face painted comes from a clean portrait; these keep a crowd photo's blur, light and
+    pose. DST is a scene set of its own (``images/`` under the same names, ``labels.json`` of the
+    painted faces only, each with its ``state``), so ``training.crop`` crops it like the real one and a
+    painted face keeps its photo's side of the split. With ``held``, only photos it puts in train.
+    Returns (faces painted, states left unpainted)."""
+    rng = np.random.default_rng(seed)
+    labels = json.loads((src / "labels.json").read_text())
+    files = [f for f in sorted(labels) if held is None or scene_split(src.name, f, held) == "train"]
+    faces, out_labels, outside, sheet = LargestFace(), {}, Counter(), []
+    for file in tqdm(files, desc=f"synth {src.name}", unit="img"):
+        bare = [i for i, t in enumerate(labels[file]) if t["label"] == "no_mask"]
+        if not bare:
+            continue
+        try:
+            image = read_image(src / "images" / file)
+        except SourceError:
+            continue
+        painted, gray = [], cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        boxes = scene_boxes(faces.finder, image, labels[file])
+        for i in bare:
+            if boxes[i] is None:
+                continue
+            landmarks = faces.landmarker(gray, boxes[i])
+            state, style = str(rng.choice(states)), MaskStyle.random(rng)
+            if inside_share(mask_polygon(landmarks, state, style.drop), image.shape) < min_inside:
+                outside[state] += 1
+                continue
+            image = paint_mask(image, landmarks, state, style, rng)
+            painted.append({"box": labels[file][i]["box"], "label": STATE_LABEL[state], "state": state})
+        sheet += [(_around(image, face["box"]), face["state"]) for face in painted][: max(0, 48 - len(sheet))]
+        if painted:
+            (dst / "images").mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(dst / "images" / file), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+            out_labels[file] = painted
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / "labels.json").write_text(json.dumps(out_labels, indent=1))
+    if sheet:
+        contact_sheet([c for c, _ in sheet], [state for _, state in sheet], dst / "contact_sheet.png")
+    return sum(len(v) for v in out_labels.values()), outside
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.synth", description=__doc__.split("\n\n")[0])
-    p.add_argument("src", type=Path, help="folder of bare-face photos, or a labelled folder (its no_mask part is used)")
-    p.add_argument("dst", type=Path, help="output labelled folder")
+    p.add_argument("src", type=Path, help="folder of bare-face photos, a labelled folder (its no_mask part is used), "
+                                          "or a scene set (images/ and labels.json: its no_mask faces are painted in place)")
+    p.add_argument("dst", type=Path, help="output labelled folder (a scene set, for a scene set)")
     p.add_argument("--states", nargs="+", choices=ALL_STATES, default=list(STATES),
                    help=f"mask states to paint (default: {' '.join(STATES)}; on_neck is for the neck model only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="use at most this many photos")
     p.add_argument("--min-inside", type=float, default=MIN_INSIDE,
                    help=f"share of a mask that must lie inside the photo for it to be painted (default {MIN_INSIDE})")
+    p.add_argument("--splits", type=Path, help="splits.json: of a scene set, paint only the photos it puts in train")
     p.add_argument("--cloth", type=Path, nargs="+", default=[],
                    help="labelled folder(s) whose mask photos lend real cloth swatches to the painted masks")
     p.add_argument("--cloth-share", type=float, default=0.7, help="share of masks in real cloth (default 0.7)")
     p.add_argument("--cloth-splits", type=Path, help="splits.json: take cloth only from photos it puts in train")
     p.add_argument("--cloth-limit", type=int, help="cut swatches from at most this many mask photos (a seeded sample)")
-    args = p.parse_args(argv)
-    for path in [args.src, *args.cloth, *([args.cloth_splits] if args.cloth_splits else [])]:
+    return p
+
+
+def bad_argument(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments, in one line, or None."""
+    for path in [args.src, *args.cloth, *(p for p in (args.cloth_splits, args.splits) if p)]:
         if not path.exists():
-            print(f"error: no such file or folder: {path}", file=sys.stderr)
-            return 2
+            return f"no such file or folder: {path}"
     for path in args.cloth:
         if not path.is_dir():
-            print(f"error: --cloth wants a labelled folder, not a file: {path}", file=sys.stderr)
-            return 2
-    if not 0.0 <= args.min_inside <= 1.0:
-        print(f"error: --min-inside must be between 0 and 1, got {args.min_inside}", file=sys.stderr)
-        return 2
-    if not 0.0 <= args.cloth_share <= 1.0:
-        print(f"error: --cloth-share must be between 0 and 1, got {args.cloth_share}", file=sys.stderr)
-        return 2
-    try:
+            return f"--cloth wants a labelled folder, not a file: {path}"
+    for name in ("min_inside", "cloth_share"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            return f"--{name.replace('_', '-')} must be between 0 and 1, got {getattr(args, name)}"
+    return None
+
+
+def paint(args: argparse.Namespace) -> str:
+    """Paints as the arguments say; returns the summary line."""
+    if (args.src / "labels.json").exists():
+        n, outside = synthesize_scenes(args.src, args.dst, tuple(args.states), args.seed, read_held(args.splits),
+                                       args.min_inside)
+        head = f"painted one of {', '.join(args.states)} on {n} bare scene faces into {args.dst}"
+    else:
         splits = read_held(args.cloth_splits)
         faces = LargestFace()
         swatches = cloth_swatches(args.cloth, splits, args.cloth_limit, args.seed, faces) if args.cloth else []
@@ -206,12 +277,22 @@ def main(argv: list[str] | None = None) -> int:
             raise SourceError(f"no mask photo with a usable face in {', '.join(map(str, args.cloth))}")
         used, missed, outside = synthesize(args.src, args.dst, tuple(args.states), args.seed, args.limit,
                                            args.min_inside, swatches, args.cloth_share, faces)
-    except (SourceError, ValueError) as err:
+        head = f"painted {', '.join(args.states)} on {used} faces into {args.dst}; no face in {missed} photos"
+    left = ", ".join(f"{n} {state}" for state, n in sorted(outside.items())) or "none"
+    return f"{head}; left unpainted (mask outside the photo): {left}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    problem = bad_argument(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        print(paint(args))
+    except (SourceError, ValueError, json.JSONDecodeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    left = ", ".join(f"{n} {state}" for state, n in sorted(outside.items())) or "none"
-    print(f"painted {', '.join(args.states)} on {used} faces into {args.dst}; no face in {missed} photos; "
-          f"left unpainted (mask outside the photo): {left}")
     return 0
 
 
