@@ -29,6 +29,7 @@ from detector.track import iou_matrix
 from detector.types import LABELS, largest
 from training.crop import MIN_SCENE_FACE, SCENE_MATCH_IOU
 from training.datasets import DatasetError, labelled_images
+from training.sheets import around
 from training.splits import labelled_split, read_held, scene_split
 
 NO_FACE = "no_face"
@@ -42,8 +43,7 @@ def _mistake(image: np.ndarray, box, true: str, predicted: str, name: str) -> tu
         return image, caption
     x1, y1, x2, y2 = (int(round(v)) for v in box)
     pad = (x2 - x1) // 5
-    h, w = image.shape[:2]
-    crop = image[max(y1 - pad, 0) : min(y2 + pad, h), max(x1 - pad, 0) : min(x2 + pad, w)]
+    crop = around(image, (x1, y1, x2, y2), pad, pad)
     return (crop if crop.size else image), caption
 
 

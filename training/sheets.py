@@ -8,6 +8,14 @@ import cv2
 import numpy as np
 
 
+def around(image: np.ndarray, box, pad_x: float, pad_y: float) -> np.ndarray:
+    """The part of ``image`` in ``box`` (x1, y1, x2, y2) with ``pad_x`` / ``pad_y`` pixels more each way,
+    clipped to the image: a face with room for what shows around it, as a sheet's tile."""
+    x1, y1, x2, y2 = box
+    h, w = image.shape[:2]
+    return image[max(int(y1 - pad_y), 0) : min(int(y2 + pad_y), h), max(int(x1 - pad_x), 0) : min(int(x2 + pad_x), w)]
+
+
 def contact_sheet(images: list[np.ndarray | None], captions: list[str], path: Path, tile: int = 96, cols: int = 8) -> Path:
     """Write a grid of ``images`` (gray or BGR) with a caption under each; None (an unreadable file) stays blank."""
     cell_h = tile + 14

@@ -49,7 +49,7 @@ from detector.masks import ALL_STATES, NECK_STATE, STATE_LABEL, STATES, MaskStyl
 from detector.sources import IMAGE_EXTS, SourceError, read_image
 from training.crop import scene_boxes
 from training.datasets import FOLDER_LABELS
-from training.sheets import contact_sheet
+from training.sheets import around, contact_sheet
 from training.splits import read_held, scene_split
 
 MIN_INSIDE = 0.8
@@ -168,20 +168,12 @@ def synthesize(
             if len(sheet) < 48:
                 x1, y1, x2, y2 = (int(v) for v in box)
                 y2 += (y2 - y1) if state == NECK_STATE else 0  # the neck, where that mask hangs
-                sheet.append(out[max(y1, 0) : y2, max(x1, 0) : x2])
+                sheet.append(around(out, (x1, y1, x2, y2), 0, 0))
                 captions.append(state)
         used += 1
     if sheet:
         contact_sheet(sheet, captions, dst / "contact_sheet.png")
     return used, missed, outside
-
-
-def _around(image: np.ndarray, box, grow: float = 0.3) -> np.ndarray:
-    """The face's box grown by ``grow`` of its size each way (a chin mask shows below it), clipped to the photo."""
-    x1, y1, x2, y2 = box
-    dx, dy = grow * (x2 - x1), grow * (y2 - y1)
-    h, w = image.shape[:2]
-    return image[max(int(y1 - dy), 0) : min(int(y2 + dy), h), max(int(x1 - dx), 0) : min(int(x2 + dx), w)]
 
 
 def synthesize_scenes(src: Path, dst: Path, states: tuple[str, ...], seed: int, held: dict[str, str] | None,
@@ -217,7 +209,9 @@ def synthesize_scenes(src: Path, dst: Path, states: tuple[str, ...], seed: int, 
                 continue
             image = paint_mask(image, landmarks, state, style, rng)
             painted.append({"box": labels[file][i]["box"], "label": STATE_LABEL[state], "state": state})
-        sheet += [(_around(image, face["box"]), face["state"]) for face in painted][: max(0, 48 - len(sheet))]
+        for face in painted[: max(0, 48 - len(sheet))]:  # with 30 % more each way: a chin mask shows below the box
+            x1, y1, x2, y2 = face["box"]
+            sheet.append((around(image, face["box"], 0.3 * (x2 - x1), 0.3 * (y2 - y1)), face["state"]))
         if painted:
             (dst / "images").mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(dst / "images" / file), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
@@ -290,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         print(paint(args))
-    except (SourceError, ValueError, json.JSONDecodeError) as err:
+    except (SourceError, ValueError) as err:  # a bad labels.json is a ValueError too
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
