@@ -1,8 +1,10 @@
 """``python benchmarks/classifier.py``: size and per-face latency of the shipped models.
 
-The model card quotes these figures. Faces are real aligned crops of the
-demo portraits (no dataset needed); each model is timed one face at a time
-(the worst case: no batching) after a warm-up, median over many runs.
+The detector runs the int8 nets of ``models/int8`` (keys without a prefix); the
+float nets they were made from are timed too (``float_``). The model card
+quotes these figures. Faces are real aligned crops of the demo portraits (no
+dataset needed); each model is timed one face at a time (the worst case: no
+batching) after a warm-up, median over many runs.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, installed or not
     sys.path.insert(0, str(ROOT))
 
 from detector.align import align_face, alignment_matrix, neck_patch, part_patches  # noqa: E402
-from detector.classify import CLASSIFIER_PATH, NECK_PATH, PARTS_PATH  # noqa: E402
 from detector.demo import astronaut_landmarks, masked_portraits  # noqa: E402
-from detector.pipeline import Pipeline  # noqa: E402
+from detector.pipeline import Pipeline, PipelineConfig, float_nets  # noqa: E402
 
 
 def median_ms(fn, runs: int) -> float:
@@ -35,6 +36,19 @@ def median_ms(fn, runs: int) -> float:
         fn()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
+
+
+def nets_timed(nets: Pipeline, prefix: str, crops: list, patches: list, necks: list, runs: int) -> dict:
+    """Size and one-face latency of a pipeline's three per-face nets, and their sum per face."""
+    result = {f"{prefix}{name}_bytes": getattr(nets, name).path.stat().st_size for name in ("classifier", "parts", "neck")}
+    result |= {
+        f"{prefix}classifier_ms_per_face": median_ms(lambda: nets.classifier.predict(crops[:1]), runs),
+        f"{prefix}parts_ms_per_face": median_ms(lambda: nets.parts.predict(patches[:1]), runs),
+        f"{prefix}neck_ms_per_face": median_ms(lambda: nets.neck.predict([necks[0][0]], [necks[0][1]]), runs),
+        f"{prefix}classifier_ms_per_face_batch4": median_ms(lambda: nets.classifier.predict(crops), runs) / len(crops),
+    }
+    result[f"{prefix}all_three_ms_per_face"] = sum(result[f"{prefix}{n}_ms_per_face"] for n in ("classifier", "parts", "neck"))
+    return result
 
 
 def main() -> None:
@@ -52,19 +66,11 @@ def main() -> None:
         crops.append(crop)
         patches.append(part_patches(crop, crop_lm))
         necks.append(neck_patch(gray, matrix))
-    # one intra-op thread each, as the detector runs them
-    classifier, parts, neck = pipeline.classifier, pipeline.parts, pipeline.neck
-    result = {
-        "classifier_bytes": CLASSIFIER_PATH.stat().st_size,
-        "parts_bytes": PARTS_PATH.stat().st_size,
-        "classifier_ms_per_face": median_ms(lambda: classifier.predict(crops[:1]), args.runs),
-        "parts_ms_per_face": median_ms(lambda: parts.predict(patches[:1]), args.runs),
-        "neck_bytes": NECK_PATH.stat().st_size,
-        "neck_ms_per_face": median_ms(lambda: neck.predict([necks[0][0]], [necks[0][1]]), args.runs),
-        "neck_patch_ms_per_face": median_ms(lambda: neck_patch(gray, matrix), args.runs),
-        "classifier_ms_per_face_batch4": median_ms(lambda: classifier.predict(crops), args.runs) / len(crops),
-        "align_ms_per_face": median_ms(lambda: align_face(gray, landmarks), args.runs),
-    }
+    # one intra-op thread each, as the detector runs them; int8 (the default), then the float nets
+    result = nets_timed(pipeline, "", crops, patches, necks, args.runs)
+    result |= nets_timed(Pipeline(PipelineConfig(**float_nets())), "float_", crops, patches, necks, args.runs)
+    result["neck_patch_ms_per_face"] = median_ms(lambda: neck_patch(gray, matrix), args.runs)
+    result["align_ms_per_face"] = median_ms(lambda: align_face(gray, landmarks), args.runs)
     for key, value in result.items():
         print(f"{key:32s} {value:,.3f}" if isinstance(value, float) else f"{key:32s} {value:,}")
     if args.json:

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "longest side; landmarks and crops still use every pixel (default: 1920: 4K is halved)")
     p.add_argument("--confirm-frames", type=int, help="on video, show a face once it was seen in N frames, "
                    "so a one-frame false face never shows (default: 2; 1 shows every face at once)")
+    p.add_argument("--float", action="store_true", help="judge faces with the float nets as trained, not their "
+                   "int8 copies (the same verdicts on every held-out face, twice the per-face time)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return p
 
@@ -79,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
 def pipeline_config(args: argparse.Namespace, video: bool = True) -> PipelineConfig:
     """The PipelineConfig these arguments ask for (``benchmarks/fps.py`` measures exactly this)."""
     from detector.faces import FinderConfig
-    from detector.pipeline import PipelineConfig
+    from detector.pipeline import PipelineConfig, float_nets
 
-    config = PipelineConfig(finder=args.finder)
+    config = PipelineConfig(finder=args.finder, **(float_nets() if args.float else {}))
     if args.min_face is not None or video:
         config.faces = FinderConfig(min_face_size=args.min_face or VIDEO_MIN_FACE)
     if args.detect_every is not None:

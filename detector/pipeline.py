@@ -24,6 +24,7 @@ from detector.align import align_face, alignment_matrix, chin_unseen, neck_patch
 from detector.classify import (
     CHIN_SHARE,
     CLASSIFIER_PATH,
+    FLOAT_PATHS,
     NECK_MIN_SHOWING,
     NECK_PATH,
     NECK_WEIGHT,
@@ -82,8 +83,15 @@ class PipelineConfig:
 
     @classmethod
     def reference(cls, **changes) -> PipelineConfig:
-        """No shortcuts: the TensorFlow finder on every frame and every face classified on every frame."""
-        return cls(**{"finder": "reference", "detect_every": 1, "refit_every": 1, "classify_every": 1, **changes})
+        """No shortcuts: the TensorFlow finder on every frame and every face classified on every frame,
+        by the float nets."""
+        return cls(**{"finder": "reference", "detect_every": 1, "refit_every": 1, "classify_every": 1,
+                      **float_nets(), **changes})
+
+
+def float_nets() -> dict[str, str]:
+    """``PipelineConfig`` changes that run the exported float nets instead of their int8 copies."""
+    return {field: str(path) for field, path in FLOAT_PATHS.items()}
 
 
 class Pipeline:

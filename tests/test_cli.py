@@ -70,6 +70,10 @@ def test_json_to_stdout_on_folder(portraits, tmp_path):
     assert all(f["track"] is None for r in records for f in r["faces"]), "photos are judged one by one"
     labels = [r["faces"][0]["label"] for r in records[:3]]
     assert labels == ["mask", "no_mask", "incorrect"]
+    exact = run_cli("--source", str(folder), "--no-window", "--json", "-", "--quiet", "--float")
+    assert exact.returncode == 0, exact.stderr
+    assert [[f["label"] for f in json.loads(line)["faces"]] for line in exact.stdout.splitlines()] == [
+        ["mask"], ["no_mask"], ["incorrect"], []], "the float nets the int8 ones came from agree"
 
 
 def test_photos_are_written_out_annotated_as_an_image_or_a_folder(portraits, tmp_path):

@@ -140,6 +140,7 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     from training.finetune_mtcnn import main as finetune
     from training.full import main as full
     from training.neck import main as neck
+    from training.quantize import main as quantize
     from training.recall import main as recall
     from training.synth import main as synth
     from training.train import main as train
@@ -163,6 +164,10 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--splits", str(tmp_path / "none.json")]) == 2
     assert evaluate([str(tmp_path), "--json", str(tmp_path / "e.json"), "--neck", str(tmp_path / "none.onnx")]) == 2
     assert neck(["--config", str(tmp_path / "none.json")]) == 2
+    assert quantize([str(tmp_path), "--splits", str(tmp_path / "none.json"), "--out", str(tmp_path / "q")]) == 2
+    (tmp_path / "splits.json").write_text("{}")
+    assert quantize([str(tmp_path), "--splits", str(tmp_path / "splits.json"), "--out", str(tmp_path / "q")]) == 2, "no photos"
+    assert not (tmp_path / "q").exists()
     (tmp_path / "empty.json").write_text(json.dumps({"crops": [str(tmp_path)], "out": str(tmp_path / "n")}))
     assert neck(["--config", str(tmp_path / "empty.json")]) == 2, "no crops.csv there"
     assert all(line.startswith("error:") for line in capsys.readouterr().err.strip().splitlines())

@@ -9,7 +9,9 @@ One command for what ``models/README.md`` reports, step by step:
 5. ``training.finetune_mtcnn``, two rounds: the face finder refit on the train side of that split,
    into ``models/mtcnn/`` (round 1's PNet, round 2's RNet and ONet, as shipped);
 6. ``training.neck --install``: the neck model on the same crops and split;
-7. ``training.evaluate``: the whole detector on the held-out photos and the held-out scene faces.
+7. ``training.quantize --install``: the three per-face nets in int8, calibrated on train-side photos,
+   into ``models/int8/`` (what the detector runs);
+8. ``training.evaluate``: the whole detector on the held-out photos and the held-out scene faces.
 
 Each step is skipped when its output exists (``--force`` redoes it), so an interrupted run resumes.
 TensorFlow's training is not bit-for-bit repeatable on CPU threads: a rerun gives sibling models,
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if not all((args.data / name).is_dir() for name in REAL_SETS):
         print(f"error: {args.data} lacks one of {', '.join(REAL_SETS)} (see shared/data/README.md)", file=sys.stderr)
         return 2
-    from training import compare, evaluate, neck, train
+    from training import compare, evaluate, neck, quantize, train
 
     work, data = args.work.resolve(), args.data.resolve()
     real, painted = make_crops(data, work, args.force)
@@ -103,12 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     neck_cfg = settings(configs, "neck.json", work / "neck_config.json", crops=crops, out=str(work / "train"),
                         splits=str(final / "splits.json"))
     step(work / "train" / "neck" / "metrics.json", args.force, "neck", neck.main, ["--config", str(neck_cfg), "--install"])
+    step(work / "int8" / quantize.REPORT, args.force, "quantize", quantize.main,
+         [*(str(data / n) for n in REAL_SETS), "--splits", str(final / "splits.json"), "--out", str(work / "int8"),
+          "--install"])
     splits = ["--splits", str(final / "splits.json"), "--split", "test"]
     for name, sets in (("photos", PHOTO_SETS), ("scenes", ("scenes-ilc2021",))):
         step(final / f"eval_{name}.json", args.force, f"evaluate {name}", evaluate.main,
              [*(str(data / n) for n in sets), "--json", str(final / f"eval_{name}.json"),
               "--plot", str(final / f"eval_{name}.png"), *splits])
-    print(f"done: models installed from {final}, {work / 'mtcnn_round2'} and {work / 'train' / 'neck'}; "
+    print(f"done: models installed from {final}, {work / 'mtcnn_round2'}, {work / 'train' / 'neck'} and {work / 'int8'}; "
           f"figures in {final}/eval_*.json and {work / 'compare' / 'compare.md'}")
     return 0
 

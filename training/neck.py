@@ -27,6 +27,7 @@ from detector.types import LABELS
 from training.augment import AugmentConfig
 from training.data import Arrays, source_set
 from training.datasets import DatasetError
+from training.quantize import STALE_INT8
 
 POLICY = AugmentConfig(flip=True, rotate=10.0, translate=0.06, brightness=0.2)
 """Mild: the patch is placed by the face's alignment, so large shifts would teach what never happens."""
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(metrics, indent=1))
     if args.install:
         shutil.copy(out / "neck.onnx", MODELS_DIR / "neck.onnx")
+        print(STALE_INT8)
     return 0
 
 

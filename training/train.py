@@ -35,6 +35,7 @@ from detector.types import LABELS
 from training.augment import POLICIES, AugmentConfig
 from training.data import Arrays, is_painted, load_splits, source_set
 from training.datasets import DatasetError
+from training.quantize import STALE_INT8
 from training.splits import NEAR_DUPLICATE_BITS, read_held
 from training.weights import cell_weights, class_weights, real_only, set_weights
 
@@ -247,6 +248,7 @@ def run(cfg: dict, out: Path, install: bool) -> dict:
             if (out / name).exists():
                 shutil.copy(out / name, MODELS_DIR / name)
         (MODELS_DIR / "splits.json").write_text(json.dumps(real, indent=0, sort_keys=True) + "\n")
+        print(STALE_INT8)
     return metrics
 
 
