@@ -69,9 +69,24 @@ def alignment_matrix(landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray
     src = _anchor_points(landmarks)
     dst = _TEMPLATE * size
     matrix, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
-    if matrix is None:  # degenerate points: fall back to eyes only
+    if not _usable(matrix):  # degenerate points: fall back to eyes only
         matrix, _ = cv2.estimateAffinePartial2D(src[:2], dst[:2])
+    if not _usable(matrix):  # points all in one place (a fit on a box of a few pixels)
+        matrix = _extent_matrix(landmarks, size)
     return matrix.astype(np.float32)
+
+
+def _usable(matrix: np.ndarray | None) -> bool:
+    """A fitted transform that is finite and does not shrink the face to a point."""
+    return matrix is not None and bool(np.isfinite(matrix).all()) and abs(np.linalg.det(matrix[:, :2])) > 1e-6
+
+
+def _extent_matrix(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """Scale and shift that put the landmarks' extent (at least a pixel) in the middle of the crop."""
+    low, high = landmarks.min(axis=0), landmarks.max(axis=0)
+    scale = 0.6 * size / max(float((high - low).max()), 1.0)
+    centre = (low + high) / 2
+    return np.array([[scale, 0, size / 2 - scale * centre[0]], [0, scale, size / 2 - scale * centre[1]]], np.float64)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -216,12 +231,17 @@ def model_input(crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
 
 
 def part_box(points: np.ndarray, pad: float, size: int) -> tuple[int, int, int, int]:
-    """Square box around some landmarks, grown by ``pad`` of its side, clipped to the crop."""
+    """Square box around some landmarks, grown by ``pad`` of its side, clipped to the crop.
+
+    Never empty: a landmark fit that lands wholly outside the crop (dlib on a box that holds
+    no face) still gets a 2 px sliver at the crop's edge, which the visibility model judges
+    like any other patch, instead of an empty slice that stops the pipeline."""
     (x1, y1), (x2, y2) = points.min(axis=0), points.max(axis=0)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     half = max(x2 - x1, y2 - y1, 4.0) * (0.5 + pad)
     box = [cx - half, cy - half, cx + half, cy + half]
     x1, y1, x2, y2 = (int(round(min(max(v, 0), size))) for v in box)
+    x1, y1 = min(x1, size - 2), min(y1, size - 2)
     return x1, y1, max(x2, x1 + 2), max(y2, y1 + 2)
 
 

@@ -77,3 +77,18 @@ def test_chin_unseen_says_how_much_of_the_chin_the_photo_cut_off(portraits, astr
     at_chin = chin_unseen(image[: int(chin)].shape, matrix)
     assert at_chin < 0.3
     assert at_chin < chin_unseen(image[: int((lip + chin) / 2)].shape, matrix) < 1.0
+
+
+def test_a_landmark_fit_that_makes_no_face_is_still_judged(pipeline, portraits, astronaut_landmarks):
+    """dlib fits 68 points to any box; on a box of a few pixels or a false face they can collapse to one
+    place, or put the mouth far outside the aligned crop. The frame is judged anyway."""
+    from detector.types import LABELS, Face
+
+    image = portraits["none"]
+    collapsed = np.full((68, 2), 200.0, np.float32)
+    scattered = astronaut_landmarks.copy()
+    scattered[48:68] += 4000.0  # the mouth far off, the points the alignment uses in place
+    off_frame = astronaut_landmarks - 5000.0
+    faces = [Face(box=(190, 190, 210, 210), landmarks=lm) for lm in (collapsed, scattered, off_frame)]
+    pipeline.judge(image, faces)
+    assert all(f.label in LABELS and np.isfinite(f.probs).all() for f in faces)
