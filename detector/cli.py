@@ -23,6 +23,10 @@ levels for smaller faces halves detection time (benchmarks/README.md). Photos
 keep FinderConfig's 20: they are searched once and may show a crowd."""
 
 
+FLOAT_HELP = ("judge faces with the float nets as trained, not their int8 copies "
+              "(the same verdicts on every held-out val face, twice the per-face time)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m detector",
@@ -44,8 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "longest side; landmarks and crops still use every pixel (default: 1920: 4K is halved)")
     p.add_argument("--confirm-frames", type=int, help="on video, show a face once it was seen in N frames, "
                    "so a one-frame false face never shows (default: 2; 1 shows every face at once)")
-    p.add_argument("--float", action="store_true", help="judge faces with the float nets as trained, not their "
-                   "int8 copies (the same verdicts on every held-out face, twice the per-face time)")
+    p.add_argument("--float", action="store_true", help=FLOAT_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return p
 

@@ -35,9 +35,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from detector.auth import BearerAuth
-from detector.cli import fail
+from detector.cli import FLOAT_HELP, fail
 from detector.demo import make_demo_clip
-from detector.pipeline import Pipeline
+from detector.pipeline import Pipeline, PipelineConfig, float_nets
 from detector.sources import Source, SourceError, open_source
 from detector.stream import FairLock, Metrics, StreamWorker, public_name, stats_body
 from detector.types import Face
@@ -222,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (or ?token=) on every route but /health")
     p.add_argument("--max-upload", type=int, default=DEFAULT_MAX_UPLOAD, metavar="BYTES",
                    help=f"largest image POST /detect accepts (default: {DEFAULT_MAX_UPLOAD} = 10 MiB)")
+    p.add_argument("--float", action="store_true", help=FLOAT_HELP)
     return p
 
 
@@ -278,7 +279,7 @@ def _serve(args: argparse.Namespace, sock: socket.socket) -> int:
     clip = None
     try:
         source = open_source(args.source) if args.source else None
-        pipeline = Pipeline()
+        pipeline = Pipeline(PipelineConfig(**float_nets()) if args.float else None)
         if args.demo:
             clip = make_demo_clip(pipeline)
             source = open_source(str(clip))
