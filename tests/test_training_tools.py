@@ -167,6 +167,7 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     assert quantize([str(tmp_path), "--splits", str(tmp_path / "none.json"), "--out", str(tmp_path / "q")]) == 2
     (tmp_path / "splits.json").write_text("{}")
     assert quantize([str(tmp_path), "--splits", str(tmp_path / "splits.json"), "--out", str(tmp_path / "q")]) == 2, "no photos"
+    assert quantize([str(tmp_path), "--splits", str(tmp_path / "splits.json"), "--out", str(tmp_path / "q"), "--limit", "0"]) == 2
     assert not (tmp_path / "q").exists()
     (tmp_path / "empty.json").write_text(json.dumps({"crops": [str(tmp_path)], "out": str(tmp_path / "n")}))
     assert neck(["--config", str(tmp_path / "empty.json")]) == 2, "no crops.csv there"

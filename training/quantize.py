@@ -148,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     from detector.pipeline import Pipeline, PipelineConfig, float_nets
 
     args = parse_args(argv)
+    if args.limit < 1:
+        print(f"error: --limit must be at least 1, not {args.limit}", file=sys.stderr)
+        return 2
     try:
         splits = read_held(args.splits)
         photos = train_photos(args.dirs, splits, args.limit, args.seed)
@@ -175,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.install:
         INT8_DIR.mkdir(exist_ok=True)
         for path in [*(args.out / src.name for src in FLOAT_PATHS.values()), args.out / REPORT]:
-            shutil.copy(path, INT8_DIR / path.name)
+            if path.resolve() != (INT8_DIR / path.name).resolve():  # --out models/int8 is already installed
+                shutil.copy(path, INT8_DIR / path.name)
         print(f"installed into {INT8_DIR}")
     return 0
 
