@@ -1,8 +1,8 @@
 """The mask classifier and the nose/mouth visibility model, run by onnxruntime.
 
-Both are small Keras networks trained by ``training`` and exported to ONNX;
-onnxruntime runs them without TensorFlow, which keeps start-up and per-face
-cost low.
+All are small Keras networks trained by ``training``, exported to ONNX and
+quantized to int8; onnxruntime runs them without TensorFlow, which keeps
+start-up and per-face cost low.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 """The float nets, as ``training`` exports them (checked against Keras) and installs them."""
 INT8_DIR = MODELS_DIR / "int8"
 """The same nets in 8-bit integers (``training.quantize``): what the detector runs by default,
-a quarter of the size and about twice as fast, with the same verdicts on every held-out face."""
+a quarter of the size and about twice as fast, with the same verdicts on every val face
+(models/README.md, "Size and speed")."""
 CLASSIFIER_FILE, PARTS_FILE, NECK_FILE = "mask_classifier.onnx", "parts.onnx", "neck.onnx"
 CLASSIFIER_PATH = INT8_DIR / CLASSIFIER_FILE
 PARTS_PATH = INT8_DIR / PARTS_FILE
