@@ -169,11 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         dst = args.out / src.name
         quantize(src, dst, kept[name])
-        report[name] = {"file": src.name, "source_sha256": sha256(src), "bytes": dst.stat().st_size,
-                        "float_bytes": src.stat().st_size, **strays(src, dst, kept[name])}
-        print(f"{name}: {report[name]['bytes']:,} bytes (float {report[name]['float_bytes']:,}); on {report[name]['n']} "
-              f"calibration inputs max |diff| {report[name]['max_abs']:.4f}, top output changed on "
-              f"{report[name]['top_changed']:.2%}")
+        row = report[name] = {"file": src.name, "source_sha256": sha256(src), "bytes": dst.stat().st_size,
+                              "float_bytes": src.stat().st_size, **strays(src, dst, kept[name])}
+        print(f"{name}: {row['bytes']:,} bytes (float {row['float_bytes']:,}); on {row['n']} calibration inputs "
+              f"max |diff| {row['max_abs']:.4f}, top output changed on {row['top_changed']:.2%}")
     (args.out / REPORT).write_text(json.dumps(report, indent=2) + "\n")
     if args.install:
         INT8_DIR.mkdir(exist_ok=True)
