@@ -13,7 +13,9 @@ import numpy as np
 CROP_SIZE = 96
 """Side of the stored/aligned grayscale face crop, in pixels."""
 MODEL_SIZE = 64
-"""Side of the classifier input; crops are resized from CROP_SIZE."""
+"""Side of the classifier input a model is built for unless told otherwise; crops are resized from
+CROP_SIZE. The detector reads the side from the ONNX file it loads, so a classifier trained at
+another side (``"input_size"`` in a training config) runs without a change here."""
 PATCH_SIZE = 32
 """Side of a nose or mouth patch given to the visibility model."""
 
@@ -219,14 +221,13 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
-def model_input(crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
-    """Aligned crops to the classifier's float tensor (N, MODEL_SIZE, MODEL_SIZE, 1).
+def model_input(crops: list[np.ndarray] | np.ndarray, size: int = MODEL_SIZE) -> np.ndarray:
+    """Aligned crops to the classifier's float tensor (N, size, size, 1).
 
     Scaled to [0, 1] only: brightness changes are taught by augmentation.
     """
-    batch = [
-        cv2.resize(c, (MODEL_SIZE, MODEL_SIZE), interpolation=cv2.INTER_AREA) for c in crops
-    ]
+    batch = [c if c.shape[:2] == (size, size) else cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA)
+             for c in crops]
     return np.stack(batch).astype(np.float32)[..., None] / 255.0
 
 

@@ -75,12 +75,24 @@ class MaskClassifier(_OnnxModel):
 
     def __init__(self, path: Path = CLASSIFIER_PATH, threads: int | None = None) -> None:
         super().__init__(path, threads)
+        self.size = input_side(self.session)
 
     def predict(self, crops: list[np.ndarray]) -> np.ndarray:
         """(N, 3) probabilities for N aligned crops (one batched call)."""
         if len(crops) == 0:
             return np.zeros((0, len(LABELS)), np.float32)
-        return self.run(model_input(crops))
+        return self.run(model_input(crops, self.size))
+
+
+def input_side(session: ort.InferenceSession) -> int:
+    """The square side an image net takes, read from its (N, side, side, 1) input.
+
+    Read, not assumed: a classifier trained at another side than ``MODEL_SIZE`` is fed
+    crops resized to what it was trained on, never a tensor it would reject or misread."""
+    shape = session.get_inputs()[0].shape
+    if len(shape) != 4 or not isinstance(shape[1], int) or shape[1] != shape[2]:
+        raise ValueError(f"not a square image net: input shape {shape}")
+    return shape[1]
 
 
 class PartsModel(_OnnxModel):

@@ -318,3 +318,36 @@ def test_onnx_matches_keras_on_real_crops(labelled_folder, tmp_path):
     model = mask_classifier()
     assert export_checked(model, tmp_path / "m.onnx", model_input(crops)) <= 1e-4
     assert parity(model, tmp_path / "m.onnx", model_input(crops[:1])) <= 1e-4
+
+
+def test_a_classifier_of_another_input_side_is_fed_crops_of_its_side(labelled_folder, tmp_path):
+    """The detector reads the classifier's input side from its ONNX file: a net trained at 48 px is fed
+    48 px crops (the same probabilities as Keras on them), never a 64 px tensor it would reject."""
+    from detector.align import model_input
+    from detector.classify import MaskClassifier
+    from training.export import export_checked
+    from training.model import mask_classifier
+
+    crops = [cv2.cvtColor(cv2.resize(cv2.imread(str(p)), (96, 96)), cv2.COLOR_BGR2GRAY)
+             for p in sorted(labelled_folder.rglob("*.jpg"))[:4]]
+    model = mask_classifier(width=4, size=48)
+    assert export_checked(model, tmp_path / "m48.onnx", model_input(crops, 48)) <= 1e-4
+    classifier = MaskClassifier(tmp_path / "m48.onnx")
+    assert classifier.size == 48
+    said = classifier.predict(crops)
+    assert said.shape == (4, 3)
+    assert np.abs(said - model.predict(model_input(crops, 48), verbose=0)).max() <= 1e-4
+
+
+@pytest.mark.parametrize("side", [8, 97, "64", 64.5])
+def test_train_refuses_an_input_side_the_crops_cannot_give(tmp_path, capsys, side):
+    from training.train import main
+
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    (crops / "crops.csv").write_text("file,label,source,group,state,landmarks\n")
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"crops": [str(crops)], "input_size": side}))
+    assert main(["--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert '"input_size"' in err and len(err.strip().splitlines()) == 1

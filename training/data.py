@@ -76,10 +76,10 @@ def split_records(records: list[CropRecord], hashes: list[np.ndarray | None],
 
 def load_splits(
     crop_dirs: list[Path], limit: int | None = None, near_duplicate_bits: int = NEAR_DUPLICATE_BITS,
-    held: dict[str, str] | None = None,
+    held: dict[str, str] | None = None, size: int = MODEL_SIZE,
 ) -> dict[str, Arrays]:
     """All crops of ``crop_dirs``, split train / val / test by photo and near-duplicate hash
-    (photos ``held`` names keep their side)."""
+    (photos ``held`` names keep their side), as classifier inputs of side ``size``."""
     records = [r for d in crop_dirs for r in read_index(Path(d))]
     if limit:
         records = records[:: max(1, len(records) // limit)][:limit]
@@ -91,7 +91,7 @@ def load_splits(
         idx = [i for i, s in enumerate(split) if s == name]
         sub = [records[i] for i in idx]
         out[name] = Arrays(
-            x=model_input([crops[i] for i in idx]) if idx else np.zeros((0, MODEL_SIZE, MODEL_SIZE, 1), np.float32),
+            x=model_input([crops[i] for i in idx], size) if idx else np.zeros((0, size, size, 1), np.float32),
             y=np.array([LABELS.index(r.label) for r in sub], np.int64),
             patches=np.array([part_patches(crops[i], records[i].landmarks) for i in idx], np.uint8)
             .reshape(-1, 2, PATCH_SIZE, PATCH_SIZE),

@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config)
     if cfg is None:
         return 2
-    splits = config_splits({**cfg, "limit": None})
     classifier, parts = MaskClassifier(args.classifier), PartsModel(args.parts)
+    splits = config_splits({**cfg, "limit": None, "input_size": classifier.size})  # crops at the net's own side
     bare, masked = LABELS.index("no_mask"), LABELS.index("mask")
     print("split  weight  chin  accuracy  no_mask->mask")
     for name in ("val", "test"):

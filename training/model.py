@@ -21,9 +21,9 @@ def _block(x, filters: int, pool: bool = True):
     return layers.MaxPooling2D()(x) if pool else x
 
 
-def mask_classifier(width: int = 16, dropout: float = 0.3) -> keras.Model:
-    """Aligned grayscale face (MODEL_SIZE² x 1, in [0, 1]) -> probabilities over LABELS."""
-    inputs = keras.Input((MODEL_SIZE, MODEL_SIZE, 1), name="face")
+def mask_classifier(width: int = 16, dropout: float = 0.3, size: int = MODEL_SIZE) -> keras.Model:
+    """Aligned grayscale face (size² x 1, in [0, 1]) -> probabilities over LABELS."""
+    inputs = keras.Input((size, size, 1), name="face")
     x = inputs
     for i, filters in enumerate((width, width * 2, width * 4, width * 8)):
         x = _block(x, filters, pool=i < 3)

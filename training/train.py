@@ -12,7 +12,8 @@ Config keys (``configs/full.json`` is the shipped run): ``crops`` (folders),
 ``epochs``, ``min_epochs`` (no early stop before), ``batch_size``,
 ``learning_rate``, ``policy`` (a name in ``augment.POLICIES`` or a dict of
 ``AugmentConfig`` fields), ``width`` (classifier's first conv width, 16),
-``seed``, ``parts_epochs``, ``out``; options measured and left off:
+``input_size`` (classifier input side, ``MODEL_SIZE`` = 64, at most the crops' 96), ``seed``,
+``parts_epochs``, ``out``; options measured and left off:
 ``schedule`` / ``ema`` / ``ema_momentum`` (``optimizer_and_callbacks``),
 ``balance`` / ``balance_power``, ``set_weights``, ``finetune_epochs`` /
 ``finetune_learning_rate``, ``init``, ``limit``, ``near_duplicate_bits``.
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detector.align import parts_input
+from detector.align import CROP_SIZE, MODEL_SIZE, parts_input
 from detector.classify import MODELS_DIR
 from detector.types import LABELS
 from training.augment import POLICIES, AugmentConfig
@@ -78,7 +79,7 @@ def fit_classifier(splits: dict[str, Arrays], cfg: dict, policy: AugmentConfig, 
     from training.model import mask_classifier
 
     keras.utils.set_random_seed(cfg.get("seed", 0))
-    model = mask_classifier(width=cfg.get("width", 16))
+    model = mask_classifier(width=cfg.get("width", 16), size=cfg.get("input_size", MODEL_SIZE))
     batch_size = cfg.get("batch_size", 64)
     steps = -(-len(splits["train"]) // batch_size)
     optimizer, callbacks = optimizer_and_callbacks(cfg, steps)
@@ -256,7 +257,7 @@ def config_splits(cfg: dict) -> dict[str, Arrays]:
     """The config's crops, split as it says: its ``splits`` file keeps the photos it names where they were."""
     held = read_held(Path(cfg["splits"])) if cfg.get("splits") else None
     bits = cfg.get("near_duplicate_bits", NEAR_DUPLICATE_BITS)
-    return load_splits([Path(d) for d in cfg["crops"]], cfg.get("limit"), bits, held)
+    return load_splits([Path(d) for d in cfg["crops"]], cfg.get("limit"), bits, held, cfg.get("input_size", MODEL_SIZE))
 
 
 def load_config(path: Path) -> dict | None:
@@ -279,6 +280,11 @@ def load_config(path: Path) -> dict | None:
         except ValueError as err:
             print(f'error: the config\'s "splits": {err}', file=sys.stderr)
             return None
+    side = cfg.get("input_size", MODEL_SIZE)
+    if not isinstance(side, int) or not 16 <= side <= CROP_SIZE:
+        print(f'error: the config\'s "input_size" must be a whole number of pixels from 16 to {CROP_SIZE}, not {side!r}',
+              file=sys.stderr)
+        return None
     missing = [d for d in cfg["crops"] if not (Path(d) / "crops.csv").exists()]
     if missing or not cfg["crops"]:
         print(f"error: no crops.csv in {missing[0] if missing else 'the config'} (run python -m training.crop first)",
