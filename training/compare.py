@@ -60,7 +60,8 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.train import load_config, run
+    from training.config import load_config
+    from training.train import run
 
     p = argparse.ArgumentParser(prog="python -m training.compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, required=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from detector.classify import CLASSIFIER_PATH, PARTS_PATH, MaskClassifier, PartsModel, combine
 from detector.types import LABELS
-from training.train import config_splits, load_config
+from training.config import config_splits, load_config
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,8 +96,8 @@ def neck_scores(model, usable: Arrays) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from training.config import config_splits, load_config
     from training.export import export_checked
-    from training.train import config_splits, load_config
 
     p = argparse.ArgumentParser(prog="python -m training.neck", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, default=Path("training/configs/full.json"), help="training config (crops, splits)")

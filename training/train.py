@@ -8,15 +8,7 @@ training curves (PNG), exports both to ONNX with a parity check, and writes
 ``metrics.json`` with held-out (test split) figures. ``--install`` copies the
 ONNX files into ``models/``.
 
-Config keys (``configs/full.json`` is the shipped run): ``crops`` (folders),
-``epochs``, ``min_epochs`` (no early stop before), ``batch_size``,
-``learning_rate``, ``policy`` (a name in ``augment.POLICIES`` or a dict of
-``AugmentConfig`` fields), ``width`` (classifier's first conv width, 16),
-``input_size`` (classifier input side, ``MODEL_SIZE`` = 64, at most the crops' 96), ``seed``,
-``parts_epochs``, ``out``; options measured and left off:
-``schedule`` / ``ema`` / ``ema_momentum`` (``optimizer_and_callbacks``),
-``balance`` / ``balance_power``, ``set_weights``, ``finetune_epochs`` /
-``finetune_learning_rate``, ``init``, ``limit``, ``near_duplicate_bits``.
+The config's keys are listed in ``training.config``, which reads and checks it.
 """
 
 from __future__ import annotations
@@ -30,14 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from detector.align import CROP_SIZE, MODEL_SIZE, parts_input
+from detector.align import MODEL_SIZE, parts_input
 from detector.classify import MODELS_DIR
 from detector.types import LABELS
 from training.augment import POLICIES, AugmentConfig
-from training.data import Arrays, is_painted, load_splits, source_set
+from training.config import config_splits, load_config
+from training.data import Arrays, is_painted, source_set
 from training.datasets import DatasetError
 from training.quantize import STALE_INT8
-from training.splits import NEAR_DUPLICATE_BITS, read_held
 from training.weights import cell_weights, class_weights, real_only, set_weights
 
 
@@ -251,46 +243,6 @@ def run(cfg: dict, out: Path, install: bool) -> dict:
         (MODELS_DIR / "splits.json").write_text(json.dumps(real, indent=0, sort_keys=True) + "\n")
         print(STALE_INT8)
     return metrics
-
-
-def config_splits(cfg: dict) -> dict[str, Arrays]:
-    """The config's crops, split as it says: its ``splits`` file keeps the photos it names where they were."""
-    held = read_held(Path(cfg["splits"])) if cfg.get("splits") else None
-    bits = cfg.get("near_duplicate_bits", NEAR_DUPLICATE_BITS)
-    return load_splits([Path(d) for d in cfg["crops"]], cfg.get("limit"), bits, held, cfg.get("input_size", MODEL_SIZE))
-
-
-def load_config(path: Path) -> dict | None:
-    """The JSON config with paths made absolute (relative ones are from the repo root); None after an error line."""
-    if not path.exists():
-        print(f"error: no such config: {path}", file=sys.stderr)
-        return None
-    try:
-        cfg = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        print(f"error: {path} is not valid JSON: {err}", file=sys.stderr)
-        return None
-    base = Path(__file__).resolve().parent.parent
-    cfg["crops"] = [str((base / d).resolve()) for d in cfg.get("crops", [])]
-    cfg["out"] = str((base / cfg.get("out", "../runs/train")).resolve())
-    if cfg.get("splits"):  # photos keep the sides this splits.json gave them
-        cfg["splits"] = str((base / cfg["splits"]).resolve())
-        try:
-            read_held(Path(cfg["splits"]))
-        except ValueError as err:
-            print(f'error: the config\'s "splits": {err}', file=sys.stderr)
-            return None
-    side = cfg.get("input_size", MODEL_SIZE)
-    if not isinstance(side, int) or not 16 <= side <= CROP_SIZE:
-        print(f'error: the config\'s "input_size" must be a whole number of pixels from 16 to {CROP_SIZE}, not {side!r}',
-              file=sys.stderr)
-        return None
-    missing = [d for d in cfg["crops"] if not (Path(d) / "crops.csv").exists()]
-    if missing or not cfg["crops"]:
-        print(f"error: no crops.csv in {missing[0] if missing else 'the config'} (run python -m training.crop first)",
-              file=sys.stderr)
-        return None
-    return cfg
 
 
 def main(argv: list[str] | None = None) -> int:
