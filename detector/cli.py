@@ -10,6 +10,8 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the real import is deferred: --help and argument errors must stay instant
@@ -99,6 +101,15 @@ def pipeline_config(args: argparse.Namespace, video: bool = True) -> PipelineCon
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Analyse the source; ``--demo`` builds its clip in a temp folder that goes at the end, as ``serve``'s does,
+    so repeated demo runs leave nothing behind."""
+    if not args.demo:
+        return _analyse(args)
+    with tempfile.TemporaryDirectory(prefix="mask-demo-") as folder:
+        return _analyse(args, demo_folder=Path(folder))
+
+
+def _analyse(args: argparse.Namespace, demo_folder: Path | None = None) -> int:
     from detector.pipeline import Pipeline
     from detector.run import run
     from detector.sinks import JsonSink, SinkError, WindowSink, display_available, output_sink
@@ -109,11 +120,11 @@ def _run(args: argparse.Namespace) -> int:
 
     try:  # check the input and outputs before the slow model load, so mistakes show at once
         pipeline = None
-        if args.demo:
+        if demo_folder is not None:
             from detector.demo import make_demo_clip
 
             pipeline = load(video=True)
-            args.source = str(make_demo_clip(pipeline))
+            args.source = str(make_demo_clip(pipeline, demo_folder))
         source = open_source(args.source)
         sinks = []
         if args.output:

@@ -178,11 +178,14 @@ def test_ctrl_c_leaves_a_playable_video(pipeline, tmp_path):
 
 
 def test_demo_runs_without_camera_or_display(tmp_path):
-    out = tmp_path / "demo.jsonl"
-    result = run_cli("--demo", "--no-window", "--json", str(out))
+    """The demo needs no camera, display or data, and takes its temp clip away when done."""
+    out, temp = tmp_path / "demo.jsonl", tmp_path / "tmp"
+    temp.mkdir()
+    result = run_cli("--demo", "--no-window", "--json", str(out), env={"TMPDIR": str(temp)})
     assert result.returncode == 0, result.stderr
     records = read_jsonl(out)
     assert len(records) > 50 and all(len(r["faces"]) == 2 for r in records[5:])
+    assert not any(temp.rglob("*.mp4")), "the demo clip's temp folder is removed after the run"
 
 
 def test_window_on_a_real_display(portraits, tmp_path):
