@@ -1,5 +1,5 @@
-"""The training tools on small inputs made here: synth, crop, splits, augmentation, train + export, the finder refit
-(evaluate, paired, resample, clean and bad input are in test_training_tools.py)."""
+"""The training tools on small inputs made here: crop, splits, augmentation, train + export, the finder refit
+(evaluate, paired, resample, clean and bad input are in test_training_tools.py; synth in test_masks.py)."""
 
 from __future__ import annotations
 
@@ -8,72 +8,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-
-from detector.masks import MaskStyle, paint_mask
-
-
-def test_synth_paints_every_state(portraits, tmp_path):
-    from training.synth import main
-
-    src = tmp_path / "bare"
-    src.mkdir()
-    cv2.imwrite(str(src / "a.jpg"), portraits["none"])
-    cv2.imwrite(str(src / "empty.png"), np.full((100, 100, 3), 50, np.uint8))
-    assert main([str(src), str(tmp_path / "out")]) == 0
-    made = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpg"))
-    assert made == ["incorrect/a__on_chin.jpg", "incorrect/a__under_nose.jpg", "mask/a__worn.jpg"]
-    assert (tmp_path / "out" / "contact_sheet.png").exists()
-
-
-def test_synth_leaves_out_masks_the_photo_cuts_off(portraits, astronaut_landmarks, tmp_path):
-    """A photo cut between lip and chin gets a worn mask but no mask on the chin: most of it would be outside."""
-    from detector.masks import mask_polygon
-    from training.synth import MIN_INSIDE, inside_share, main
-
-    lip, chin = astronaut_landmarks[57, 1], astronaut_landmarks[8, 1]
-    tight = portraits["none"][: int(lip + 0.6 * (chin - lip))]
-    shares = {s: [inside_share(mask_polygon(astronaut_landmarks, s, drop), tight.shape) for drop in (0.05, 0.12, 0.2)]
-              for s in ("worn", "on_chin")}  # the random styles' drops run from 0.05 to 0.2
-    assert min(shares["worn"]) > MIN_INSIDE and max(shares["on_chin"]) < MIN_INSIDE - 0.2, shares
-    assert inside_share(mask_polygon(astronaut_landmarks, "on_chin"), portraits["none"].shape) == 1.0
-    src = tmp_path / "bare"
-    src.mkdir()
-    cv2.imwrite(str(src / "tight.jpg"), tight)
-    assert main([str(src), str(tmp_path / "out"), "--states", "worn", "on_chin"]) == 0
-    made = sorted(p.name for p in (tmp_path / "out").rglob("*.jpg"))
-    assert made == ["tight__worn.jpg"], shares
-    assert main([str(src), str(tmp_path / "all"), "--states", "on_chin", "--min-inside", "0"]) == 0
-    assert [p.name for p in (tmp_path / "all").rglob("*.jpg")] == ["tight__on_chin.jpg"]
-
-
-def test_synth_dresses_masks_in_real_cloth(portraits, astronaut_landmarks, tmp_path):
-    """``--cloth``: the cloth of a worn mask in a labelled folder (a red one, a colour the painter
-    never picks) is cut by landmarks and worn under the nose and on the chin of a bare face."""
-    from detector.masks import mask_polygon
-    from training.synth import cloth_swatch, main
-
-    red = MaskStyle(colour=(30, 30, 200), pattern="plain", shade=0.0, loops=False)
-    worn = paint_mask(portraits["none"], astronaut_landmarks, "worn", red)
-    swatch = cloth_swatch(worn, astronaut_landmarks)
-    assert swatch is not None and np.abs(np.median(swatch.reshape(-1, 3), axis=0) - (30, 30, 200)).max() < 20
-    assert cloth_swatch(worn[: int(astronaut_landmarks[57, 1])], astronaut_landmarks) is None, "cut off: no swatch"
-    (tmp_path / "masked" / "with_mask").mkdir(parents=True)
-    cv2.imwrite(str(tmp_path / "masked" / "with_mask" / "red.png"), worn)
-    (tmp_path / "bare").mkdir()
-    cv2.imwrite(str(tmp_path / "bare" / "a.png"), portraits["none"])
-    args = [str(tmp_path / "bare"), str(tmp_path / "out"), "--cloth", str(tmp_path / "masked"), "--cloth-share", "1"]
-    assert main(args) == 0
-    for state in ("under_nose", "on_chin"):
-        out = cv2.imread(str(tmp_path / "out" / "incorrect" / f"a__{state}.jpg"))
-        inside = np.zeros(out.shape[:2], np.uint8)
-        cv2.fillPoly(inside, [mask_polygon(astronaut_landmarks, state, 0.05)], 1)
-        b, g, r = np.median(out[cv2.erode(inside, np.ones((9, 9), np.uint8)) > 0], axis=0)
-        assert r > 130 and max(b, g) < 90, (state, b, g, r)
-    splits = tmp_path / "splits.json"
-    splits.write_text(json.dumps({"masked/with_mask/red.png": "test"}))
-    assert main([args[0], str(tmp_path / "out2"), *args[2:], "--cloth-splits", str(splits)]) == 2, \
-        "a held-out photo lends no cloth, and with none left the tool says so"
-    assert main([args[0], str(tmp_path / "out3"), "--cloth", str(splits)]) == 2, "a file is no labelled folder"
 
 
 def test_crop_then_train_then_export(labelled_folder, tmp_path):
