@@ -172,3 +172,26 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
     (tmp_path / "empty.json").write_text(json.dumps({"crops": [str(tmp_path)], "out": str(tmp_path / "n")}))
     assert neck(["--config", str(tmp_path / "empty.json")]) == 2, "no crops.csv there"
     assert all(line.startswith("error:") for line in capsys.readouterr().err.strip().splitlines())
+
+
+def test_training_commands_load_tensorflow_only_when_they_train():
+    """Every ``python -m training.X`` imports without TensorFlow or Keras, so ``--help`` and a bad-input error
+    come at once (importing Keras takes seconds and logs to stderr); the training itself imports them."""
+    import pkgutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import training
+
+    commands = [m.name for m in pkgutil.iter_modules(training.__path__) if m.name != "model"]  # model is the Keras nets
+    assert {"train", "compare", "neck", "evaluate", "crop"} <= set(commands)
+    code = ("import importlib, sys\n"
+            f"for name in {commands!r}:\n"
+            "    importlib.import_module('training.' + name)\n"
+            "    loaded = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+            "    if loaded:\n"
+            "        sys.exit(f'training.{name} imports {loaded}')\n")
+    root = Path(training.__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -8,9 +8,10 @@ to the model input, so every transform sees the full crop.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import keras
-from keras import layers
+if TYPE_CHECKING:  # Keras is imported where the augmenter is built: --help of every training command stays instant
+    import keras
 
 _GEOMETRIC = {"flip": True, "scale": 0.2, "rotate": 25.0, "translate": 0.08}
 POLICIES: dict[str, dict] = {
@@ -53,6 +54,9 @@ class AugmentConfig:
 
 def augmenter(config: AugmentConfig, seed: int = 0) -> keras.Sequential:
     """A Keras model that applies the configured transforms when ``training=True``."""
+    import keras
+    from keras import layers
+
     steps: list[layers.Layer] = []
     fill = {"fill_mode": "reflect"}
     if config.flip:
