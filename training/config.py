@@ -29,11 +29,12 @@ def config_splits(cfg: dict) -> dict[str, Arrays]:
     """The config's crops, split as it says: its ``splits`` file keeps the photos it names where they were."""
     held = read_held(Path(cfg["splits"])) if cfg.get("splits") else None
     bits = cfg.get("near_duplicate_bits", NEAR_DUPLICATE_BITS)
-    return load_splits([Path(d) for d in cfg["crops"]], cfg.get("limit"), bits, held, cfg.get("input_size", MODEL_SIZE))
+    return load_splits([Path(d) for d in cfg["crops"]], cfg.get("limit"), bits, held, cfg["input_size"])
 
 
 def load_config(path: Path) -> dict | None:
-    """The JSON config with paths made absolute (relative ones are from the repo root); None after an error line."""
+    """The JSON config with paths made absolute (relative ones are from the repo root) and ``input_size`` set;
+    None after an error line."""
     if not path.exists():
         print(f"error: no such config: {path}", file=sys.stderr)
         return None
@@ -52,7 +53,7 @@ def load_config(path: Path) -> dict | None:
         except ValueError as err:
             print(f'error: the config\'s "splits": {err}', file=sys.stderr)
             return None
-    side = cfg.get("input_size", MODEL_SIZE)
+    side = cfg.setdefault("input_size", MODEL_SIZE)  # the one default, checked here, that the run then uses
     if not isinstance(side, int) or not 16 <= side <= CROP_SIZE:
         print(f'error: the config\'s "input_size" must be a whole number of pixels from 16 to {CROP_SIZE}, not {side!r}',
               file=sys.stderr)
@@ -63,4 +64,3 @@ def load_config(path: Path) -> dict | None:
               file=sys.stderr)
         return None
     return cfg
-

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detector.align import MODEL_SIZE, parts_input
+from detector.align import parts_input
 from detector.classify import MODELS_DIR
 from detector.types import LABELS
 from training.augment import POLICIES, AugmentConfig
@@ -71,7 +71,7 @@ def fit_classifier(splits: dict[str, Arrays], cfg: dict, policy: AugmentConfig, 
     from training.model import mask_classifier
 
     keras.utils.set_random_seed(cfg.get("seed", 0))
-    model = mask_classifier(width=cfg.get("width", 16), size=cfg.get("input_size", MODEL_SIZE))
+    model = mask_classifier(width=cfg.get("width", 16), size=cfg["input_size"])
     batch_size = cfg.get("batch_size", 64)
     steps = -(-len(splits["train"]) // batch_size)
     optimizer, callbacks = optimizer_and_callbacks(cfg, steps)
