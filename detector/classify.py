@@ -7,6 +7,7 @@ start-up and per-face cost low.
 
 from __future__ import annotations
 
+import importlib.resources
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ import onnxruntime as ort
 from detector.align import model_input, neck_input, parts_input
 from detector.types import LABELS
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-"""The float nets, as ``training`` exports them (checked against Keras) and installs them."""
+MODELS_DIR = Path(str(importlib.resources.files("detector.models")))
+"""The shipped nets (the repository's ``models/``, installed as package data by ``pyproject.toml``):
+the float nets, as ``training`` exports them (checked against Keras) and installs them."""
 INT8_DIR = MODELS_DIR / "int8"
 """The same nets in 8-bit integers (``training.quantize``): what the detector runs by default,
 a quarter of the size and about twice as fast, with the same verdicts on every val face

@@ -78,7 +78,11 @@ class ReferenceMTCNN:
     """The ``mtcnn`` package as published (TensorFlow)."""
 
     def __init__(self, config: FinderConfig | None = None) -> None:
-        from mtcnn import MTCNN  # heavy: imports TensorFlow
+        try:
+            from mtcnn import MTCNN  # heavy: imports TensorFlow
+        except ImportError:  # the detector itself installs without TensorFlow
+            raise ImportError("the reference finder needs TensorFlow and mtcnn: "
+                              "pip install 'mask-detector[train]' (or pip install -e '.[train]' in a checkout)") from None
 
         self.config = config or FinderConfig()
         self._mtcnn = MTCNN()

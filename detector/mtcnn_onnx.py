@@ -25,10 +25,10 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from detector.classify import cpu_session_options
+from detector.classify import MODELS_DIR, cpu_session_options
 from detector.types import Detection
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mtcnn"
+DEFAULT_MODEL_DIR = MODELS_DIR / "mtcnn"
 PNET_CELL = 12
 """PNet's receptive field: the smallest side a pyramid level may have."""
 NMS_PNET_SCALE, NMS_PNET_ALL, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
