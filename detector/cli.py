@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # the real import is deferred: --help and argument errors mus
     from detector.pipeline import PipelineConfig
 
 EXIT_BAD_INPUT = 2
+EXIT_OUTPUT_CLOSED = 128 + 13
+"""Standard output's reader went away: the status of a Unix tool ended by SIGPIPE."""
 VIDEO_MIN_FACE = 40
 """Smallest face sought on video and cameras by default, in pixels. At 640x480 a
 typical 60-degree webcam shows a face 40 px wide at ~2 m; skipping the pyramid
@@ -60,15 +62,24 @@ def fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
+def quiet_native_logs() -> None:
+    """Leave the user only the project's own lines: OpenCV's and FFmpeg's logs (11 lines for a missing
+    camera, one per damaged video packet) and TensorFlow's start-up chatter are off unless set otherwise.
+    They must be set before OpenCV is first imported."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    quiet_native_logs()
     if argv[:1] == ["serve"]:
         from detector.serve import main as serve_main
 
         return serve_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.min_face is not None and args.min_face < 12:
         return fail("--min-face must be at least 12 pixels")
     if args.detect_every is not None and args.detect_every < 1:
@@ -77,10 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         return fail("--search-side must be at least 64 pixels")
     if args.confirm_frames is not None and args.confirm_frames < 1:
         return fail("--confirm-frames must be at least 1")
-    try:
-        return _run(args)
-    except KeyboardInterrupt:
-        return 130
+    from detector.run import Stop, raise_stop, signals_handled
+
+    try:  # a stop signal while the models load ends the run at once, with the signal's status
+        with signals_handled(raise_stop):
+            return _run(args)
+    except Stop as stop:
+        return stop.status
 
 
 def pipeline_config(args: argparse.Namespace, video: bool = True) -> PipelineConfig:
@@ -112,8 +126,9 @@ def _run(args: argparse.Namespace) -> int:
 def _analyse(args: argparse.Namespace, demo_folder: Path | None = None) -> int:
     from detector.pipeline import Pipeline
     from detector.run import run
-    from detector.sinks import JsonSink, SinkError, WindowSink, display_available, output_sink
+    from detector.sinks import JsonSink, SinkError, check_outputs, output_sink
     from detector.sources import SourceError, open_source
+    from detector.window import WindowSink, display_available
 
     def load(video: bool) -> Pipeline:
         return Pipeline(pipeline_config(args, video))
@@ -131,8 +146,9 @@ def _analyse(args: argparse.Namespace, demo_folder: Path | None = None) -> int:
             sinks.append(output_sink(args.output, source))
         if args.json:
             sinks.append(JsonSink(args.json))
+        check_outputs(source, sinks)
         pipeline = pipeline or load(video=not source.stills)
-    except (SourceError, SinkError, FileNotFoundError, ValueError) as err:
+    except (SourceError, SinkError, FileNotFoundError, ValueError, ImportError) as err:
         return fail(str(err))
     if not args.no_window:
         if display_available():
@@ -143,7 +159,23 @@ def _analyse(args: argparse.Namespace, demo_folder: Path | None = None) -> int:
         summary = run(source, pipeline, sinks, progress=not args.quiet)
     except SinkError as err:
         return fail(str(err))
-    if not args.quiet:
+    return finish(summary, source, args.quiet)
+
+
+def finish(summary, source, quiet: bool) -> int:
+    """The summary lines and the exit status: a stop signal's, a closed output's, or 2 where input was lost."""
+    if summary.output_closed:  # `... --json - | head -1`: stop quietly, as other Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit either
+        return summary.status or EXIT_OUTPUT_CLOSED
+    if not quiet:
         for line in summary.lines():
             print(line, file=sys.stderr)
-    return 130 if summary.interrupted else 0
+    if summary.status:
+        return summary.status
+    if summary.unreadable and not summary.frames:
+        return fail(f"none of the {summary.unreadable} {summary.unit} of {source.name} could be read")
+    if summary.unreadable:
+        total = summary.frames + summary.unreadable
+        return fail(f"{summary.unreadable} of {total} {summary.unit} of {source.name} could not be read; "
+                    "the rest were judged and written")
+    return 0

@@ -1,4 +1,11 @@
-"""The capture loop: frames from a source, through the pipeline, into sinks."""
+"""The capture loop: frames from a source, through the pipeline, into sinks.
+
+A run is stopped the way a person or a service manager stops it: Ctrl-C
+(SIGINT), SIGTERM or SIGHUP. The first finishes the frame in hand, so that
+every output holds the same frames, and every sink is finalized; a second
+stops at once, still closing the sinks. The exit status is 128 + the signal's
+number (130, 143, 129), as a shell reports a process ended by it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -14,8 +21,56 @@ from tqdm import tqdm
 
 from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator, annotate
 from detector.pipeline import Pipeline, VideoAnalyzer, analyse_frame
+from detector.sinks import OutputClosed
 from detector.sources import Source
 from detector.types import LABELS
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stop(KeyboardInterrupt):
+    """A stop signal that must end what is under way now (model loading, or a second signal in the loop)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def status(self) -> int:
+        return 128 + self.signum
+
+
+@contextmanager
+def signals_handled(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """``handler`` for SIGINT, SIGTERM and SIGHUP inside the block, the previous handlers after it.
+    Only the main thread may own signal handlers; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def frames_of(source: Source) -> Iterator[Iterator]:
+    """The source's frames, closed on the way out: a live source's reader is stopped and joined
+    before the sinks are finalized, not whenever the iterator happens to be collected."""
+    frames = iter(source)
+    try:
+        yield frames
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+
+
+def raise_stop(signum: int, frame: object) -> None:
+    """The handler outside the frame loop: a stop signal ends the work under way (see ``Stop``)."""
+    raise Stop(signum)
 
 
 @dataclass
@@ -26,6 +81,12 @@ class Summary:
     faces: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     interrupted: bool = False
+    signal: int | None = None
+    """The stop signal that ended the run early, if one did."""
+    output_closed: bool = False
+    """Standard output's reader went away (``| head``): the run ended quietly."""
+    unreadable: int = 0
+    unit: str = "frames"
 
     @property
     def fps(self) -> float:
@@ -35,6 +96,11 @@ class Summary:
     def compliance(self) -> float | None:
         total = sum(self.faces.values())
         return self.faces["mask"] / total if total else None
+
+    @property
+    def status(self) -> int:
+        """The exit status a stop signal asks for, 0 otherwise."""
+        return 128 + self.signal if self.signal else 0
 
     def add(self, frame, seconds: float) -> None:
         """Count one processed frame and its faces."""
@@ -54,60 +120,57 @@ class Summary:
         ]
 
 
-@contextmanager
-def stop_on_first_ctrl_c(summary: Summary) -> Iterator[None]:
-    """The first Ctrl-C asks the loop to stop after the frame in hand; a second one interrupts.
-
-    An interrupt in the middle of a frame would leave it in one output and not
-    the other (the video a frame ahead of the JSON). Only the main thread can
-    own signal handlers; elsewhere Ctrl-C keeps its default behaviour.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame) -> None:
-        if summary.interrupted:
-            raise KeyboardInterrupt
-        summary.interrupted = True
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def run(source: Source, pipeline: Pipeline, sinks: list, progress: bool = True) -> Summary:
-    """Process every frame of ``source``; sinks are always closed, even on Ctrl-C.
+    """Process every frame of ``source``; sinks are always closed, even when stopped.
 
     A folder is a set of unrelated photos: each is judged on its own (no
     tracking, border retry for tight crops). A video or a live source is
     tracked so that labels are smoothed over time.
     """
-    summary = Summary()
+    summary = Summary(unit=source.unit)
     analyzer = None if source.stills else VideoAnalyzer(pipeline)
     hud = HudAnnotator()
     annotators = [BoxAnnotator(), LabelAnnotator(), hud]
     bar = tqdm(total=source.length, unit="frame", disable=not progress or source.live, leave=False)
+
+    def first_stop(signum: int, frame: object) -> None:
+        if summary.interrupted:  # a second signal: stop now
+            raise Stop(signum)
+        summary.interrupted, summary.signal = True, signum
+        source.stop()  # a live source waiting for a frame ends too
+
     start = time.perf_counter()
     try:
-        with stop_on_first_ctrl_c(summary):
-            for frame in source:
+        with signals_handled(first_stop), frames_of(source) as frames:
+            for frame in frames:
                 frame.faces = analyse_frame(pipeline, frame.image, analyzer)
                 summary.add(frame, time.perf_counter() - start)
                 hud.fps = summary.fps
                 annotated = annotate(frame.image, frame.faces, annotators)
-                for sink in sinks:  # every sink gets the frame before a Ctrl-C is obeyed
+                for sink in sinks:  # every sink gets the frame before a stop is obeyed
                     sink.write(frame, annotated)
                 bar.update(1)
                 if summary.interrupted or any(getattr(s, "quit_requested", False) for s in sinks):
                     break
-    except KeyboardInterrupt:  # a second Ctrl-C: stop at once, still closing the sinks
-        summary.interrupted = True
+    except OutputClosed:
+        summary.output_closed = True
+    except Stop as stop:  # a second signal: stop at once, still closing the sinks
+        summary.interrupted, summary.signal = True, summary.signal or stop.signum
     finally:
         bar.close()
-        for sink in sinks:
-            sink.close()
+        close_all(sinks)
     summary.seconds = time.perf_counter() - start
+    summary.unreadable = source.unreadable
     return summary
+
+
+def close_all(sinks: list) -> None:
+    """Close every sink, even when one fails; the first failure is raised once all are closed."""
+    failure: Exception | None = None
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception as err:  # noqa: BLE001 - re-raised below, after the other sinks are finished
+            failure = failure or err
+    if failure is not None:
+        raise failure

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.resources
 import json
 import logging
 import os
@@ -22,7 +23,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,8 @@ from detector.types import Face
 from detector.uploads import OPENAPI_BODY, OPENAPI_RESPONSES, UploadError, decode_image, read_upload
 
 DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
-PAGE = Path(__file__).with_name("serve_page.html")
+PAGE = importlib.resources.files("detector") / "serve_page.html"
+"""The live page, package data like the nets, so an installed service finds it from any folder."""
 
 def mjpeg_part(jpeg: bytes) -> bytes:
     """One part of multipart/x-mixed-replace: browsers replace the <img> with each part as it arrives."""

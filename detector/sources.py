@@ -3,21 +3,25 @@
 ``open_source(spec)`` checks the input up front and raises ``SourceError``
 with a one-line reason for anything unusable, so the command line can say
 what is wrong instead of printing a traceback. Live sources (cameras and
-stream URLs) that drop mid-run are reopened with backoff; files simply end.
+stream URLs, ``detector.live``) that drop mid-run are reopened with backoff;
+files simply end. What a source could not read on the way (a damaged stretch
+of a video, a broken photo in a folder) is counted in ``Source.unreadable``
+for the run to report, never skipped in silence.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from detector.images import MAX_SIDE, ImageError, Photo, load_photo
+from detector.live import LatestFrameReader, LiveStatus, open_capture
 from detector.types import Frame
 
 log = logging.getLogger(__name__)
@@ -30,16 +34,23 @@ class SourceError(Exception):
     """An input that cannot be read; the message is shown to the user as is."""
 
 
-def read_image(path: Path) -> np.ndarray:
-    """BGR image from a file, or a SourceError saying why not."""
+def read_photo(path: Path, max_side: int = MAX_SIDE) -> Photo:
+    """A photo file, size-checked before decoding and decoded at most ``max_side`` large, or a SourceError."""
     if not path.exists():
         raise SourceError(f"no such file: {path}")
     if path.stat().st_size == 0:
         raise SourceError(f"empty file (0 bytes): {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise SourceError(f"not a readable image: {path}")
-    return image
+    try:
+        return load_photo(path, max_side=max_side)
+    except ImageError as err:
+        raise SourceError(f"{err.message}: {path}" if err.too_large else f"not a readable image: {path}") from None
+    except OSError as err:
+        raise SourceError(f"cannot read {path}: {err.strerror}") from None
+
+
+def read_image(path: Path, max_side: int = MAX_SIDE) -> np.ndarray:
+    """BGR image from a file, or a SourceError saying why not (datasets' photos are far under ``max_side``)."""
+    return read_photo(path, max_side).image
 
 
 @dataclass
@@ -47,28 +58,45 @@ class Source:
     """A named, iterable stream of frames. ``live`` sources may drop frames."""
 
     name: str
-    frames: Callable[[], Iterator[Frame]]
+    frames: Callable[[], Iterator[Frame]] = field(default=lambda: iter(()), repr=False)
+    """A new iterator over the frames each call (a looped file is iterated again)."""
     live: bool = False
     length: int | None = None
     """Frames expected (files and folders), for progress bars."""
     fps: float | None = None
+    inputs: tuple[Path, ...] = ()
+    """The files this source reads, which no output may write over."""
+    status: LiveStatus | None = None
+    """A live source's connection state, kept up to date by its reader thread."""
+    unreadable: int = 0
+    """Frames or photos that could not be read so far (a damaged stretch of a video, a broken file)."""
+    stopping: bool = field(default=False, repr=False)
+    """Set by ``stop``: the frames end at the next frame boundary."""
 
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()
+
+    def stop(self) -> None:
+        """End the frames at the next boundary. Only sets a flag, so a signal handler may call it."""
+        self.stopping = True
 
     @property
     def stills(self) -> bool:
         """Unrelated photos (an image or a folder: counted, no frame rate), judged one by one, never tracked."""
         return self.length is not None and self.fps is None
 
+    @property
+    def unit(self) -> str:
+        return "images" if self.stills else "frames"
+
 
 def open_source(spec: str | int, reconnect_delays: tuple[float, ...] = (0.5, 1, 2, 4, 8)) -> Source:
     """Turn a --source argument into a Source, failing early with a clear reason."""
     text = str(spec)
     if text.isdigit():
-        return _camera(int(text), reconnect_delays)
+        return _live(int(text), f"camera {text}", f"no camera at index {text}", reconnect_delays)
     if text.lower().startswith(STREAM_PREFIXES):
-        return _stream(text, reconnect_delays)
+        return _live(text, text, f"cannot open stream: {text}", reconnect_delays)
     path = Path(text)
     if path.is_dir():
         return _folder(path)
@@ -77,8 +105,9 @@ def open_source(spec: str | int, reconnect_delays: tuple[float, ...] = (0.5, 1, 
     if path.stat().st_size == 0:
         raise SourceError(f"empty file (0 bytes): {path}")
     if path.suffix.lower() in IMAGE_EXTS:
-        image = read_image(path)
-        return Source(str(path), lambda: iter([Frame(image, 0, 0.0, str(path))]), length=1)
+        photo = read_photo(path)
+        frame = Frame(photo.image, 0, 0.0, str(path), scale=photo.scale)
+        return Source(str(path), lambda: iter([frame]), length=1, inputs=(path,))
     return _video(path)
 
 
@@ -86,17 +115,22 @@ def _folder(path: Path) -> Source:
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
     if not files:
         raise SourceError(f"no images in folder: {path}")
+    source = Source(str(path), length=len(files), inputs=(path, *files))
 
     def frames() -> Iterator[Frame]:
         for i, file in enumerate(files):
+            if source.stopping:
+                return
             try:
-                image = read_image(file)
-            except SourceError as err:  # one bad file must not end a folder run
+                photo = read_photo(file)
+            except SourceError as err:  # one bad file must not end a folder run; the run reports the count
                 log.warning("skipped: %s", err)
+                source.unreadable += 1
                 continue
-            yield Frame(image, i, 0.0, str(file))
+            yield Frame(photo.image, i, 0.0, str(file), scale=photo.scale)
 
-    return Source(str(path), frames, length=len(files))
+    source.frames = frames
+    return source
 
 
 def _video(path: Path) -> Source:
@@ -108,115 +142,63 @@ def _video(path: Path) -> Source:
     if not ok:
         raise SourceError(f"not a video or image OpenCV can read: {path}")
     fps = fps if 0 < fps < 1000 else 25.0
+    source = Source(str(path), length=count or None, fps=fps, inputs=(path,))
 
     def frames() -> Iterator[Frame]:
+        """Every frame that decodes; a damaged stretch is read past and counted, not taken for the end.
+
+        A failed read before the container's frame count is reached is a frame
+        lost (FFmpeg resumes at the next frame that decodes); reads stop at that
+        count, or after as many failures in a row. The count is the container's
+        estimate, often a frame or two over what decodes, so failures that run
+        into the end count as lost only beyond ``end_slack`` frames (a cut-off file).
+        """
         cap = cv2.VideoCapture(str(path))
+        position, failed_run, end_slack = 0, 0, max(2, count // 100)
         try:
-            index = 0
-            while True:
+            while not source.stopping:
                 ok, image = cap.read()
-                if not ok:
+                if ok:
+                    yield Frame(image, position, position / fps, str(path))
+                    position, failed_run = position + 1, 0
+                    continue
+                if position >= count or failed_run >= max(count, 1):
                     return
-                yield Frame(image, index, index / fps, str(path))
-                index += 1
+                position, failed_run = position + 1, failed_run + 1
+                source.unreadable += 1
         finally:
             cap.release()
+            if failed_run <= end_slack:  # the count's estimate ran past the last frame: the end, not a loss
+                source.unreadable -= failed_run
 
-    return Source(str(path), frames, length=count or None, fps=fps)
+    source.frames = frames
+    return source
 
 
-def _camera(index: int, delays: tuple[float, ...]) -> Source:
-    cap = cv2.VideoCapture(index)
+def _live(spec: str | int, name: str, error: str, delays: tuple[float, ...]) -> Source:
+    cap = open_capture(spec)
     ok = cap.isOpened() and cap.read()[0]
     cap.release()
     if not ok:
-        raise SourceError(f"no camera at index {index}")
-    return Source(f"camera {index}", lambda: _live_frames(lambda: cv2.VideoCapture(index), f"camera {index}", delays), live=True)
+        raise SourceError(error)
+    source = Source(name, live=True, status=LiveStatus())
+    source.frames = lambda: _live_frames(lambda: open_capture(spec), source, delays)
+    return source
 
 
-def _stream(url: str, delays: tuple[float, ...]) -> Source:
-    cap = cv2.VideoCapture(url)
-    ok = cap.isOpened() and cap.read()[0]
-    cap.release()
-    if not ok:
-        raise SourceError(f"cannot open stream: {url}")
-    return Source(url, lambda: _live_frames(lambda: cv2.VideoCapture(url), url, delays), live=True)
-
-
-def _live_frames(opener: Callable[[], cv2.VideoCapture], name: str, delays: tuple[float, ...]) -> Iterator[Frame]:
-    """Newest frames from a live source, reopening it with backoff when it drops.
-
-    A reader thread keeps only the latest frame, so a slow pipeline shows what
-    the camera sees now rather than a growing backlog.
-    """
-    reader = LatestFrameReader(opener, name, delays)
+def _live_frames(opener: Callable[[], cv2.VideoCapture], source: Source, delays: tuple[float, ...]) -> Iterator[Frame]:
+    """Newest frames from a live source until it gives up or is stopped; the reader is joined on the way out."""
+    reader = LatestFrameReader(opener, source.name, delays, source.status)
     reader.start()
     start, index = time.monotonic(), 0
     try:
-        while True:
+        while not source.stopping:
             image = reader.latest()
             if image is None:
                 if reader.gave_up:
                     return
                 continue
-            yield Frame(image, index, time.monotonic() - start, name)
+            yield Frame(image, index, time.monotonic() - start, source.name)
             index += 1
     finally:
         reader.stop()
-
-
-class LatestFrameReader(threading.Thread):
-    """Reads a live capture continuously, keeping only the newest frame."""
-
-    def __init__(self, opener: Callable[[], cv2.VideoCapture], name: str, delays: tuple[float, ...]) -> None:
-        super().__init__(daemon=True)
-        self.opener, self.source_name, self.delays = opener, name, delays
-        self._frame: np.ndarray | None = None
-        self._cond = threading.Condition()
-        self._stopped = threading.Event()
-        self.gave_up = False
-        self.reconnects = 0
-
-    def run(self) -> None:
-        cap = self.opener()
-        while not self._stopped.is_set():
-            ok, image = cap.read()
-            if ok:
-                with self._cond:
-                    self._frame = image
-                    self._cond.notify_all()
-                continue
-            cap.release()
-            cap = self._reopen()
-            if cap is None:
-                break
-        if cap is not None:
-            cap.release()
-        with self._cond:
-            self.gave_up = True
-            self._cond.notify_all()
-
-    def _reopen(self) -> cv2.VideoCapture | None:
-        for attempt, delay in enumerate(self.delays, 1):
-            log.warning("%s lost; reopening in %.1f s (try %d of %d)", self.source_name, delay, attempt, len(self.delays))
-            if self._stopped.wait(delay):
-                return None
-            cap = self.opener()
-            if cap.isOpened():
-                self.reconnects += 1
-                log.warning("%s reopened", self.source_name)
-                return cap
-            cap.release()
-        log.error("%s did not come back after %d tries; stopping", self.source_name, len(self.delays))
-        return None
-
-    def latest(self, timeout: float = 1.0) -> np.ndarray | None:
-        """The newest frame not yet taken, waiting up to ``timeout`` seconds."""
-        with self._cond:
-            if self._frame is None and not self.gave_up:
-                self._cond.wait(timeout)
-            frame, self._frame = self._frame, None
-            return frame
-
-    def stop(self) -> None:
-        self._stopped.set()

@@ -45,10 +45,11 @@ class Face:
     mouth_visible: bool = False
     track: int | None = None
 
-    def to_json(self) -> dict:
-        """The per-face record of the ``--json`` contract."""
+    def to_json(self, scale: float = 1.0) -> dict:
+        """The per-face record of the ``--json`` contract; ``scale`` is the analysed image's size over the
+        input's (a large photo is analysed smaller), so the box is in the input's own pixels."""
         return {
-            "box": [round(float(v), 1) for v in self.box],
+            "box": [round(float(v) / scale, 1) for v in self.box],
             "label": self.label,
             "score": round(float(self.label_score), 4),
             "nose_visible": bool(self.nose_visible),
@@ -67,6 +68,8 @@ class Frame:
     """Seconds from the start of a video, or since the capture began (live)."""
     source: str
     faces: list[Face] = field(default_factory=list)
+    scale: float = 1.0
+    """``image``'s size over the input's: below 1 for a large photo decoded smaller (``detector.images``)."""
 
 
 def largest(faces: list):

@@ -7,8 +7,10 @@ public-domain ``astronaut`` with masks painted by the project's own code.
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import cv2
@@ -102,3 +104,12 @@ def labelled_folder(astronaut_landmarks, portraits, tmp_path_factory) -> Path:
                 portraits["none"], astronaut_landmarks, state, MaskStyle.random(rng), rng)
             cv2.imwrite(str(root / label / f"{label}_{i}.jpg"), jittered(image, rng)[:400, 60:460])
     return root
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny, valid-looking PNG whose header claims a huge image (a decompression bomb's shape)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")

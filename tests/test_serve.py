@@ -15,12 +15,10 @@ import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +26,7 @@ from pathlib import Path
 import cv2
 import httpx
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, png_declaring, run_cli
 
 from detector.demo import astronaut_bgr
 from detector.types import LABELS
@@ -52,15 +50,6 @@ def jpeg(side: int | None = None) -> bytes:
     if side:
         image = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
     return cv2.imencode(".jpg", image)[1].tobytes()
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A tiny, valid-looking PNG whose header claims a huge image (a decompression bomb's shape)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def start_cli(args: list[str], log: Path) -> tuple[subprocess.Popen, str]:

@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 from conftest import ROOT, count_frames, frames_of
 
+from detector.live import LatestFrameReader
 from detector.pipeline import PipelineConfig, VideoAnalyzer, carry_landmarks
-from detector.sources import LatestFrameReader, open_source
+from detector.sources import open_source
 from detector.track import assign
 
 
