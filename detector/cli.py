@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     quiet_native_logs()
     if argv[:1] == ["serve"]:
-        from detector.serve import main as serve_main
+        from detector.service.app import main as serve_main
 
         return serve_main(argv[1:])
     args = build_parser().parse_args(argv)

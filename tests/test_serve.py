@@ -244,7 +244,7 @@ def token_server(pipeline) -> Iterator[str]:
     """``create_app`` with a token and no source, served by uvicorn in a thread (the suite's models)."""
     import uvicorn
 
-    from detector.serve import create_app
+    from detector.service.app import create_app
 
     server = uvicorn.Server(uvicorn.Config(create_app(pipeline, token=TOKEN), port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -292,7 +292,7 @@ def test_large_upload_is_scaled_but_boxes_are_in_its_pixels(token_server: str) -
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".webp"])
 def test_pixel_size_is_read_from_the_header(ext: str) -> None:
-    from detector.uploads import declared_size, image_format
+    from detector.service.uploads import declared_size, image_format
 
     data = cv2.imencode(ext, cv2.resize(astronaut_bgr(), (37, 23)))[1].tobytes()
     fmt = image_format(data)

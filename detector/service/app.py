@@ -1,6 +1,6 @@
 """``python -m detector serve``: the detector as an HTTP service.
 
-One ``Pipeline`` is shared by the stream worker (``detector.stream``) and the
+One ``Pipeline`` is shared by the stream worker (``detector.service.workers``) and the
 uploads, behind a fair lock: the models are loaded once and the two never run
 them at the same time, which onnxruntime and dlib sessions are not promised to
 survive. Blocking work runs in the threadpool so the event loop keeps serving
@@ -34,17 +34,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from detector.auth import BearerAuth
 from detector.cli import FLOAT_HELP, fail
 from detector.demo import make_demo_clip
 from detector.pipeline import Pipeline, PipelineConfig, float_nets
+from detector.service.auth import BearerAuth
+from detector.service.uploads import OPENAPI_BODY, OPENAPI_RESPONSES, UploadError, decode_image, read_upload
+from detector.service.workers import FairLock, Metrics, StreamWorker, public_name, stats_body
 from detector.sources import Source, SourceError, open_source
-from detector.stream import FairLock, Metrics, StreamWorker, public_name, stats_body
 from detector.types import Face
-from detector.uploads import OPENAPI_BODY, OPENAPI_RESPONSES, UploadError, decode_image, read_upload
 
 DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
-PAGE = importlib.resources.files("detector") / "serve_page.html"
+PAGE = importlib.resources.files("detector.service") / "page.html"
 """The live page, package data like the nets, so an installed service finds it from any folder."""
 
 def mjpeg_part(jpeg: bytes) -> bytes:
