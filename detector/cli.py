@@ -1,7 +1,9 @@
 """``python -m detector``: the command line.
 
 Every expected failure (a missing file, no camera, an unwritable output)
-ends with one line on stderr and exit status 2, never a traceback.
+ends with one line on stderr and exit status 2, never a traceback
+(``detector.console``). ``python -m detector serve`` hands over to the
+service's own command (``detector.service.server``).
 """
 
 from __future__ import annotations
@@ -14,21 +16,16 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from detector.console import EXIT_OUTPUT_CLOSED, FLOAT_HELP, fail, quiet_native_logs
+
 if TYPE_CHECKING:  # the real import is deferred: --help and argument errors must stay instant
     from detector.pipeline import PipelineConfig
 
-EXIT_BAD_INPUT = 2
-EXIT_OUTPUT_CLOSED = 128 + 13
-"""Standard output's reader went away: the status of a Unix tool ended by SIGPIPE."""
 VIDEO_MIN_FACE = 40
 """Smallest face sought on video and cameras by default, in pixels. At 640x480 a
 typical 60-degree webcam shows a face 40 px wide at ~2 m; skipping the pyramid
 levels for smaller faces halves detection time (benchmarks/README.md). Photos
 keep FinderConfig's 20: they are searched once and may show a crowd."""
-
-
-FLOAT_HELP = ("judge faces with the float nets as trained, not their int8 copies "
-              "(the same verdicts on every held-out val face, twice the per-face time)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,25 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
-
-
-def quiet_native_logs() -> None:
-    """Leave the user only the project's own lines: OpenCV's and FFmpeg's logs (11 lines for a missing
-    camera, one per damaged video packet) and TensorFlow's start-up chatter are off unless set otherwise.
-    They must be set before OpenCV is first imported."""
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     quiet_native_logs()
     if argv[:1] == ["serve"]:
-        from detector.service.app import main as serve_main
+        from detector.service.server import main as serve_main
 
         return serve_main(argv[1:])
     args = build_parser().parse_args(argv)

@@ -7,13 +7,17 @@ public-domain ``astronaut`` with masks painted by the project's own code.
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 
@@ -113,3 +117,49 @@ def png_declaring(width: int, height: int) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def jpeg(side: int | None = None) -> bytes:
+    """The astronaut (one face) as JPEG, optionally scaled to ``side`` pixels square."""
+    from detector.demo import astronaut_bgr
+
+    image = astronaut_bgr()
+    if side:
+        image = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", image)[1].tobytes()
+
+
+def start_server(args: list[str], log: Path) -> tuple[subprocess.Popen, str]:
+    """``python -m detector serve ARGS`` on a free port, once /health answers (60 s at most)."""
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "detector", "serve", "--port", str(port), *args],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail(f"server did not come up in 60 s:\n{log.read_text()}")
+
+
+def stop_server(proc: subprocess.Popen) -> int:
+    """SIGINT, as Ctrl-C would; the exit status (killed after 20 s)."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()

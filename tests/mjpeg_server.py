@@ -17,6 +17,7 @@ class MJPEGServer:
         self.jpeg = cv2.imencode(".jpg", frame)[1].tobytes()
         self.fps, self.port = fps, port
         self._stop = threading.Event()
+        self._paused = threading.Event()
         self.httpd: ThreadingHTTPServer | None = None
 
     @property
@@ -36,6 +37,9 @@ class MJPEGServer:
                 self.end_headers()
                 try:
                     while not server._stop.is_set():
+                        if server._paused.is_set():  # a stalled camera: the connection stays, nothing comes
+                            time.sleep(0.05)
+                            continue
                         head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(server.jpeg)}\r\n\r\n"
                         self.wfile.write(head.encode() + server.jpeg + b"\r\n")
                         time.sleep(1 / server.fps)
@@ -48,6 +52,13 @@ class MJPEGServer:
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         return self
+
+    def pause(self) -> None:
+        """Keep every connection open but send nothing (a camera that stalls)."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
 
     def stop(self) -> None:
         """Cut the stream: close the listening socket and every open response."""

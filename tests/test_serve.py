@@ -13,10 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,8 +22,9 @@ from pathlib import Path
 
 import cv2
 import httpx
+import numpy as np
 import pytest
-from conftest import ROOT, png_declaring, run_cli
+from conftest import free_port, jpeg, png_declaring, run_cli, start_server, stop_server
 
 from detector.demo import astronaut_bgr
 from detector.types import LABELS
@@ -38,56 +36,12 @@ FACE_KEYS = {"box", "label", "score", "nose_visible", "mouth_visible", "track"}
 
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def jpeg(side: int | None = None) -> bytes:
-    """The astronaut (one face) as JPEG, optionally scaled to ``side`` pixels square."""
-    image = astronaut_bgr()
-    if side:
-        image = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
-    return cv2.imencode(".jpg", image)[1].tobytes()
-
-
-def start_cli(args: list[str], log: Path) -> tuple[subprocess.Popen, str]:
-    """``python -m detector serve ARGS`` on a free port, once /health answers (60 s at most)."""
-    port = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "detector", "serve", "--port", str(port), *args],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.3)
-    proc.kill()
-    pytest.fail(f"server did not come up in 60 s:\n{log.read_text()}")
-
-
-def stop(proc: subprocess.Popen) -> int:
-    """SIGINT, as Ctrl-C would; the exit status (killed after 20 s)."""
-    proc.send_signal(signal.SIGINT)
-    try:
-        return proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The demo server with a small upload limit, shared by the module (starting it builds the clip)."""
-    proc, base = start_cli(["--demo", "--max-upload", str(MAX_UPLOAD)], tmp_path_factory.mktemp("serve") / "log")
+    proc, base = start_server(["--demo", "--max-upload", str(MAX_UPLOAD)], tmp_path_factory.mktemp("serve") / "log")
     yield base
-    stop(proc)
+    stop_server(proc)
 
 
 def test_health_docs_and_stats(server: str) -> None:
@@ -147,7 +101,8 @@ def test_bad_uploads_get_a_json_error(server: str, case: str) -> None:
 def test_huge_declared_content_length_is_refused_unread(server: str) -> None:
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(b"POST /detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 99999999999\r\n\r\n\xff\xd8")
+        s.sendall(b"POST /detect HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                  b"Content-Length: 99999999999\r\n\r\n\xff\xd8")
         reply = b""
         while b'"error"' not in reply:  # the status line and the body may come in separate packets
             chunk = s.recv(65536)
@@ -219,8 +174,21 @@ def test_load_eight_clients(server: str) -> None:
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
 @pytest.mark.skipif(importlib.util.find_spec("playwright") is None, reason="playwright missing (pip install playwright)")
 def test_browser_sees_the_stream_and_counts(server: str) -> None:
-    """Debian's Chromium, never a downloaded one (``playwright install`` is not needed and must not run)."""
+    """Debian's Chromium, never a downloaded one (``playwright install`` is not needed and must not run).
+
+    The page runs under its own Content-Security-Policy, which forbids eval: the test reads the page
+    from outside (text, a screenshot of the stream) and fails on any policy violation the page reports."""
     from playwright.sync_api import sync_playwright
+
+    def number(page, selector: str) -> int:
+        text = page.inner_text(selector)
+        return int(text) if text.isdigit() else 0
+
+    def wait_until(predicate, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while not predicate():
+            assert time.monotonic() < deadline, "the page did not get there in time"
+            time.sleep(0.2)
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
@@ -228,15 +196,19 @@ def test_browser_sees_the_stream_and_counts(server: str) -> None:
             "--disable-sync", "--no-first-run"])
         try:
             page = browser.new_page()
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
             page.goto(f"{server}/")
-            page.wait_for_function("document.getElementById('stream').naturalWidth > 0", timeout=30_000)
-            page.wait_for_function("Number(document.getElementById('total-all').textContent) > 0", timeout=30_000)
-            first = int(page.inner_text("#total-all"))
-            page.wait_for_function(f"Number(document.getElementById('total-all').textContent) > {first}", timeout=30_000)
+            wait_until(lambda: number(page, "#total-all") > 0)
+            first = number(page, "#total-all")
+            wait_until(lambda: number(page, "#total-all") > first)
             assert page.inner_text("#compliance-total").endswith("%")
             assert page.is_hidden("#nostream")
+            shot = cv2.imdecode(np.frombuffer(page.locator("#stream").screenshot(), np.uint8), cv2.IMREAD_GRAYSCALE)
+            assert shot.shape[1] > 100 and shot.std() > 20, "the MJPEG stream is drawn"
         finally:
             browser.close()
+    assert not [m for m in console if "Content Security Policy" in m], console
 
 
 @pytest.fixture(scope="module")
@@ -292,11 +264,10 @@ def test_large_upload_is_scaled_but_boxes_are_in_its_pixels(token_server: str) -
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".webp"])
 def test_pixel_size_is_read_from_the_header(ext: str) -> None:
-    from detector.service.uploads import declared_size, image_format
+    from detector.images import header
 
     data = cv2.imencode(ext, cv2.resize(astronaut_bgr(), (37, 23)))[1].tobytes()
-    fmt = image_format(data)
-    assert fmt is not None and declared_size(data, fmt) == (37, 23)
+    assert header(data)[:2] == (37, 23)
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
@@ -314,18 +285,18 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_sigint_with_a_viewer_connected_exits_cleanly(tmp_path: Path) -> None:
-    """A still-image source, one /stream client mid-read: Ctrl-C still ends the server at once and with status 0."""
+    """A still-image source, one /stream client mid-read: Ctrl-C still ends the server at once, with status 130."""
     photo = tmp_path / "astronaut.jpg"
     photo.write_bytes(jpeg())
-    proc, base = start_cli(["--source", str(photo)], tmp_path / "log")
+    proc, base = start_server(["--source", str(photo)], tmp_path / "log")
     try:
         with httpx.stream("GET", f"{base}/stream", timeout=30) as r:
             assert r.headers["content-type"].startswith("multipart/x-mixed-replace")
             first = next(r.iter_bytes())
             assert b"--frame" in first
-            code = stop(proc)
+            code = stop_server(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
     log = (tmp_path / "log").read_text()
-    assert code == 0 and "Traceback" not in log, log
+    assert code == 130 and "Traceback" not in log, log

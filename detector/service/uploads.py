@@ -1,39 +1,55 @@
-"""Reading an upload for POST /detect: untrusted bytes in, an image or a clean client error out.
+"""Uploads for POST /detect: untrusted bytes in, an image or a clean client error out, a bounded queue.
 
 An HTTP upload can be anything: empty, garbage, truncated, or a small file
-whose header declares a gigapixel image (a "decompression bomb" that would make
-the decoder allocate gigabytes). Everything here fails with an ``UploadError``
-carrying the HTTP status to answer, so the service never turns bad input into
-a 500 or an out-of-memory kill: the body is read with a cap (never trusting
-Content-Length), and only formats whose pixel size can be read from the header
-before decoding are accepted.
+whose header declares a gigapixel image (a "decompression bomb"). Everything
+here fails with an ``UploadError`` carrying the HTTP status to answer, so the
+service never turns bad input into a 500 or an out-of-memory kill: the body is
+read with a cap (never trusting Content-Length) and a deadline, the pixel size
+is read from the header before decoding (``detector.images``), and a large
+photo is decoded small.
+
+``UploadQueue`` bounds what uploads may hold at once: a few are judged at a
+time on their own threads, a few more wait with their bodies read, and the
+rest are answered 503 with Retry-After before their bodies are read at all.
+The camera stream runs beside them on its own thread and never waits for them.
 """
 
 from __future__ import annotations
 
-import struct
-from collections.abc import AsyncIterator
+import asyncio
+import ctypes
+import ctypes.util
+import math
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-import cv2
-import numpy as np
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-MAX_PIXELS = 40_000_000
-"""Largest image decoded (about 8000 x 5000); a bigger declared size is refused unread."""
+from detector.images import MAX_PIXELS, ImageError, Photo, load_photo
+
 MULTIPART_SLACK = 64 * 1024
 """Room for the multipart envelope (boundaries, part headers) on top of the image limit."""
 ACCEPTED_TYPES = ("image/jpeg", "image/png", "image/bmp", "image/webp", "application/octet-stream")
+ACCEPTED_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
+BODY_SECONDS = 30.0
+"""Longest a client may take to send its upload; a slower one holds a slot others could use (408)."""
+
+T = TypeVar("T")
 
 
 class UploadError(Exception):
     """A client error; ``status`` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -47,117 +63,125 @@ def check_content_type(content_type: str | None) -> None:
                            "image/* type, or as multipart field 'image' (curl -F image=@photo.jpg)")
 
 
-def image_format(data: bytes) -> str | None:
-    """The format named by the magic bytes, or None for anything we do not decode."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"BM"):
-        return "bmp"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
-def declared_size(data: bytes, fmt: str) -> tuple[int, int] | None:
-    """(width, height) from the header without decoding; None when the header is cut short."""
-    try:
-        if fmt == "png":
-            return struct.unpack(">II", data[16:24]) if data[12:16] == b"IHDR" else None
-        if fmt == "bmp":
-            w, h = struct.unpack("<ii", data[18:26])
-            return abs(w), abs(h)
-        if fmt == "webp":
-            return _webp_size(data)
-        return _jpeg_size(data)
-    except struct.error:
-        return None
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """Walk the JPEG segments up to the first start-of-frame marker."""
-    i = 2
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
-            i += 2
-            continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
-            return w, h
-        i += 2 + length
-    return None
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8X":
-        w = int.from_bytes(data[24:27], "little") + 1
-        h = int.from_bytes(data[27:30], "little") + 1
-        return w, h
-    if chunk == b"VP8L":
-        (bits,) = struct.unpack("<I", data[21:25])
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8 ":
-        w, h = struct.unpack("<HH", data[26:30])
-        return w & 0x3FFF, h & 0x3FFF
-    return None
-
-
-def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """BGR uint8 image from upload bytes, or an UploadError (400, 413 or 415)."""
+def decode_photo(data: bytes, max_pixels: int = MAX_PIXELS) -> Photo:
+    """The upload's pixels, checked from the header before decoding, at most ``MAX_SIDE`` large;
+    or an UploadError (400, 413 or 415)."""
     if not data:
         raise UploadError(400, "empty upload: send the image as the request body or as multipart field 'image'")
-    fmt = image_format(data)
-    if fmt is None:
-        raise UploadError(415, "not a supported image (JPEG, PNG, BMP or WebP)")
-    size = declared_size(data, fmt)
-    if size is None:
-        raise UploadError(400, f"broken {fmt.upper()} header")
-    w, h = size
-    if w <= 0 or h <= 0:
-        raise UploadError(400, f"{fmt.upper()} header declares an empty image ({w}x{h})")
-    if w * h > max_pixels:
-        raise UploadError(413, f"image too large: {w}x{h} pixels (limit {max_pixels} pixels)")
     try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error:
-        image = None
-    if image is None or image.size == 0:
-        raise UploadError(400, f"could not decode the {fmt.upper()} image (corrupt or truncated)")
-    return image
+        photo = load_photo(data, max_pixels=max_pixels)
+    except ImageError as err:
+        if err.too_large:
+            raise UploadError(413, err.message) from None
+        if err.message.startswith("not a readable image"):
+            raise UploadError(415, "not a supported image (JPEG, PNG, BMP or WebP)") from None
+        raise UploadError(400, err.message) from None
+    if photo.format not in ACCEPTED_FORMATS:
+        raise UploadError(415, f"not a supported image ({photo.format}): send JPEG, PNG, BMP or WebP")
+    return photo
 
 
-async def read_upload(request: Request, limit: int) -> bytes:
-    """The image bytes, from a multipart field or the raw body, never over ``limit``, declared as an image (or untyped)."""
-    ctype = request.headers.get("content-type", "")
-    multipart = ctype.lower().startswith("multipart/form-data")
-    if not multipart:
-        check_content_type(ctype)
-    cap = limit + (MULTIPART_SLACK if multipart else 0)
+def heap_trimmer() -> Callable[[], None]:
+    """A call that hands freed heap memory back to the system (glibc's ``malloc_trim``), or one that does nothing.
+
+    Judging a large photo allocates and frees several hundred MB (MTCNN's finest
+    pyramid level); glibc keeps freed memory for reuse, so after a burst of
+    uploads a service idling at 0.4 GB stayed at over 1 GB.
+    """
+    name = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    return (lambda: trim(0)) if trim is not None else (lambda: None)
+
+
+class UploadQueue:
+    """At most ``workers`` uploads judged at once and ``waiting`` more held; the rest are turned away.
+
+    ``admit`` is asked before the body is read, so a burst of large uploads
+    costs at most ``workers + waiting`` bodies of memory.
+    """
+
+    def __init__(self, workers: int = 1, waiting: int = 8) -> None:
+        self.workers, self.capacity = workers, workers + waiting
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="upload")
+        self.trim = heap_trimmer()
+        self._lock = threading.Lock()
+        self._held = 0
+        self._seconds = 0.5
+        """A running average of one upload's time, for Retry-After."""
+
+    def admit(self) -> None:
+        """Take a place, or an UploadError 503 saying when to come back."""
+        with self._lock:
+            if self._held >= self.capacity:
+                retry = max(1, math.ceil(self._seconds * self._held / self.workers))
+                raise UploadError(503, f"busy: {self._held} uploads in hand; retry in {retry} s",
+                                  headers={"Retry-After": str(retry)})
+            self._held += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._held -= 1
+
+    @property
+    def held(self) -> int:
+        return self._held
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """``work`` on an upload thread, timed for Retry-After."""
+        start = time.perf_counter()
+
+        def work_then_trim() -> T:
+            try:
+                return work()
+            finally:
+                self.trim()
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, work_then_trim)
+        finally:
+            self._seconds = 0.8 * self._seconds + 0.2 * (time.perf_counter() - start)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def read_upload(request: Request, limit: int, seconds: float = BODY_SECONDS) -> bytes:
+    """The image bytes (see ``receive_upload``), or 408 when the client takes longer than ``seconds`` to send them."""
+    try:
+        return await asyncio.wait_for(receive_upload(request, limit), seconds)
+    except asyncio.TimeoutError:
+        raise UploadError(408, f"the upload took longer than {seconds:.0f} s to arrive") from None
+
+
+async def capped(request: Request, cap: int, limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive, ended with a 413 once more than ``cap`` bytes came (Content-Length
+    is only a claim, though a claim over the cap is refused before anything is read)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cap:
         raise UploadError(413, f"upload too large: {declared} bytes (limit {limit})")
-    body = bytearray()
+    received = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > cap:
+        received += len(chunk)
+        if received > cap:
             raise UploadError(413, f"upload too large (limit {limit} bytes)")
-    if not multipart:
+        yield chunk
+
+
+async def receive_upload(request: Request, limit: int) -> bytes:
+    """The image bytes, from a multipart field or the raw body, never over ``limit``, declared as an image (or untyped).
+
+    A multipart body goes straight into the parser chunk by chunk, so an upload is held in memory about once.
+    """
+    ctype = request.headers.get("content-type", "")
+    if not ctype.lower().startswith("multipart/form-data"):
+        check_content_type(ctype)
+        body = bytearray()
+        async for chunk in capped(request, limit, limit):
+            body += chunk
         return bytes(body)
-
-    async def chunks() -> AsyncIterator[bytes]:
-        yield bytes(body)
-
     try:
-        form = await MultiPartParser(request.headers, chunks(), max_files=4, max_fields=16).parse()
+        parser = MultiPartParser(request.headers, capped(request, limit + MULTIPART_SLACK, limit), max_files=4, max_fields=16)
+        form = await parser.parse()
     except MultiPartException as err:
         raise UploadError(400, f"bad multipart body: {err.message}") from None
     try:
@@ -194,4 +218,6 @@ OPENAPI_RESPONSES: dict[int | str, dict] = {
     400: {"description": "empty, corrupt or truncated image; bad multipart body", **_ERROR},
     413: {"description": "over --max-upload bytes, or too many pixels", **_ERROR},
     415: {"description": "not an image type", **_ERROR},
+    408: {"description": "the body took over 30 s to arrive", **_ERROR},
+    503: {"description": "too many uploads in hand: retry after the Retry-After header's seconds", **_ERROR},
 }

@@ -1,7 +1,9 @@
 """The service's background side: one thread that watches the source.
 
 The worker reads the source, runs a ``VideoAnalyzer``, and keeps only the
-newest annotated JPEG and the running counts; HTTP clients read those and never
+newest annotated JPEG, the running counts and the source's state (running,
+reconnecting with its next try, stopped), which ``/stats`` and ``/health`` tell as
+they are, never the last good figures of a source that went away; HTTP clients read those and never
 drive the pipeline themselves, so a slow or vanished viewer cannot stall the
 stream, and ten viewers cost no more than one. Results reach the event loop
 through ``Hub`` (thread -> asyncio fan-out) and Prometheus through ``Metrics``.
@@ -25,6 +27,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
 
 from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator, annotate
+from detector.live import LiveStatus
 from detector.pipeline import Pipeline, VideoAnalyzer, analyse_frame
 from detector.sources import Source
 from detector.types import LABELS, Face, Frame
@@ -35,33 +38,10 @@ STILL_SECONDS = 1.0
 """How long each photo of an image or folder source stays on screen."""
 RETRY_SECONDS = 5.0
 """Pause before reopening a live source that gave up (sources.py already retried with backoff)."""
-
-
-class FairLock:
-    """A first-come-first-served lock around the shared pipeline.
-
-    ``threading.Lock`` is not fair: the worker releases and re-takes it in a
-    tight loop and can starve uploads indefinitely. Tickets make every waiter
-    wait for at most the calls queued before it.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._next = 0
-        self._serving = 0
-
-    def __enter__(self) -> FairLock:
-        with self._cond:
-            ticket = self._next
-            self._next += 1
-            while ticket != self._serving:
-                self._cond.wait()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._cond:
-            self._serving += 1
-            self._cond.notify_all()
+STALE_SECONDS = 2.0
+"""A stream with no frame for this long reports 0 FPS, whatever its last rate was."""
+DOWN_STATES = ("reconnecting", "stopped", "no frames")
+"""States in which a source shows nothing: ``/health`` names it as down."""
 
 
 class Metrics:
@@ -73,7 +53,8 @@ class Metrics:
         self.faces = PromCounter("maskdet_faces", "Faces judged, per label and origin (stream or upload)",
                                  ["label", "origin"], registry=r)
         self.fps = Gauge("maskdet_stream_fps", "Stream frames processed per second, over the last seconds", registry=r)
-        self.latency = Histogram("maskdet_frame_latency_seconds", "Pipeline time per stream frame (lock wait included)",
+        self.up = Gauge("maskdet_stream_up", "1 while the stream's source gives frames, 0 while it is down", registry=r)
+        self.latency = Histogram("maskdet_frame_latency_seconds", "Pipeline time per stream frame",
                                  buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2), registry=r)
         self.uploads = PromCounter("maskdet_uploads", "POST /detect requests, per HTTP status", ["status"], registry=r)
         self.upload_latency = Histogram("maskdet_upload_latency_seconds", "Time to answer a good upload",
@@ -83,7 +64,7 @@ class Metrics:
         for label in LABELS:
             for origin in ("stream", "upload"):
                 self.faces.labels(label=label, origin=origin)
-        for status in ("200", "400", "413", "415"):
+        for status in ("200", "400", "408", "413", "415", "503"):
             self.uploads.labels(status=status)
 
 
@@ -124,17 +105,23 @@ def _offer(queue: asyncio.Queue, item: Any) -> None:
 
 
 class StreamWorker(threading.Thread):
-    """Reads ``source`` until stopped; files loop so the page keeps moving."""
+    """Reads ``source`` until stopped; files loop so the page keeps moving.
 
-    def __init__(self, source: Source, pipeline: Pipeline, lock: FairLock, metrics: Metrics, jpeg_quality: int = 80) -> None:
-        super().__init__(name="stream-worker", daemon=True)
-        self.source, self.pipeline, self.lock, self.metrics = source, pipeline, lock, metrics
+    It runs the pipeline it is given on its own thread, beside the uploads'
+    threads: the pipeline's stages keep no state between calls and onnxruntime
+    sessions may be run from several threads, so the stream never waits for an
+    upload to finish (``detector.service.uploads``).
+    """
+
+    def __init__(self, source: Source, pipeline: Pipeline, metrics: Metrics, jpeg_quality: int = 80) -> None:
+        super().__init__(name="stream-worker")
+        self.source, self.pipeline, self.metrics = source, pipeline, metrics
         self.jpeg_quality = jpeg_quality
         self.frames = Hub()
         self.events = Hub()
-        self.state = "starting"
+        self.status = source.status or LiveStatus()
+        """The connection state, shared with a live source's reader; the worker's own retries show here too."""
         self.jpeg: bytes | None = None
-        self.fps = 0.0
         self.errors = 0
         self._halt = threading.Event()
         self._mutex = threading.Lock()
@@ -146,35 +133,60 @@ class StreamWorker(threading.Thread):
         self._labels: dict[int, str] = {}
         self._hud = HudAnnotator()
         self._annotators = [BoxAnnotator(), LabelAnnotator(), self._hud]
+        metrics.fps.set_function(lambda: round(self.fps, 2))
+        metrics.up.set_function(lambda: float(self.state == "running"))
 
-    def stop(self, timeout: float = 5.0) -> None:
+    @property
+    def state(self) -> str:
+        """``starting``, ``running``, ``reconnecting``, ``no frames`` (a file that gave none) or ``stopped``."""
+        return self.status.state
+
+    @property
+    def fps(self) -> float:
+        """Frames judged per second lately; 0 once no frame came for ``STALE_SECONDS``."""
+        times = list(self._times)
+        if len(times) < 2 or time.monotonic() - times[-1] > STALE_SECONDS:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop watching: the source ends at its next frame boundary and its reader lets go of the capture."""
         self._halt.set()
+        self.source.stop()
         if self.is_alive():
             self.join(timeout)
 
     def run(self) -> None:
         analyzer = None if self.source.stills else VideoAnalyzer(self.pipeline)
-        while not self._halt.is_set():
-            self.state = "running"
-            try:
-                shown = self._play(analyzer)
-            except Exception:  # a source that breaks mid-read (not merely ends): report, pause, reopen
-                log.exception("reading %s failed", self.source.name)
-                shown = 0
-            if self._halt.is_set():
-                break
-            if self.source.live or not shown:
-                self.state = "reconnecting" if self.source.live else "no frames"
-                self._set_fps(0.0)
-                self._times.clear()
-                with self._mutex:
-                    self._now = Counter()
-                self._halt.wait(RETRY_SECONDS if self.source.live else 1.0)
-            if analyzer is not None:  # a looped file jumps back: old tracks do not continue
-                analyzer.tracker.tracks = []
-                self._labels.clear()
-        self.state = "stopped"
-        self._set_fps(0.0)
+        try:
+            while not self._halt.is_set():
+                self._play_once(analyzer)
+        finally:
+            self.status.state, self.status.retry_at = "stopped", None
+
+    def _play_once(self, analyzer: VideoAnalyzer | None) -> None:
+        """One pass over the source, then, for a live source that gave up or a file that gave nothing, a pause."""
+        if not self.source.live:
+            self.status.state = "running"
+        try:
+            shown = self._play(analyzer)
+        except Exception:  # a source that breaks mid-read (not merely ends): report, pause, reopen
+            log.exception("reading %s failed", self.source.name)
+            shown = 0
+        if self._halt.is_set():
+            return
+        if self.source.live or not shown:
+            pause = RETRY_SECONDS if self.source.live else 1.0
+            self.status.state = "reconnecting" if self.source.live else "no frames"
+            self.status.attempt += 1
+            self.status.retry_at = time.monotonic() + pause
+            self._times.clear()
+            with self._mutex:
+                self._now = Counter()
+            self._halt.wait(pause)
+        if analyzer is not None:  # a looped file jumps back: old tracks do not continue
+            analyzer.tracker.tracks = []
+            self._labels.clear()
 
     def _play(self, analyzer: VideoAnalyzer | None) -> int:
         """One pass over the source; returns the number of frames shown."""
@@ -202,8 +214,7 @@ class StreamWorker(threading.Thread):
 
     def _process(self, frame: Frame, analyzer: VideoAnalyzer | None) -> None:
         start = time.perf_counter()
-        with self.lock:
-            faces = analyse_frame(self.pipeline, frame.image, analyzer)
+        faces = analyse_frame(self.pipeline, frame.image, analyzer)
         self.metrics.latency.observe(time.perf_counter() - start)
         self.metrics.frames.inc()
         now = Counter(f.label or "unknown" for f in faces)
@@ -211,9 +222,9 @@ class StreamWorker(threading.Thread):
             self.metrics.faces.labels(label=label, origin="stream").inc(n)
         changes = self._changes(frame, faces, analyzer)
         self._times.append(time.monotonic())
-        fps = (len(self._times) - 1) / (self._times[-1] - self._times[0]) if len(self._times) > 1 else 0.0
-        self._set_fps(fps)
-        self._hud.fps = fps
+        if self.status.state != "running":
+            self.status.state, self.status.attempt, self.status.retry_at = "running", 0, None
+        self._hud.fps = self.fps
         jpeg = self._encode(annotate(frame.image, faces, self._annotators))
         with self._mutex:
             self._now, self._count = now, self._count + 1
@@ -246,10 +257,6 @@ class StreamWorker(threading.Thread):
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         return buf.tobytes() if ok else (self.jpeg or b"")
 
-    def _set_fps(self, fps: float) -> None:
-        self.fps = fps
-        self.metrics.fps.set(round(fps, 2))
-
     @property
     def frames_done(self) -> int:
         """Frames judged so far (``/health``)."""
@@ -260,7 +267,9 @@ class StreamWorker(threading.Thread):
         """The counts for ``/stats``: faces in the newest frame, and since the start."""
         with self._mutex:
             now, total, count, recent = dict(self._now), dict(self._total), self._count, list(self._recent)
-        return stats_body(self.state, public_name(self.source.name), count, self.fps, now, total, recent)
+        body = stats_body(self.state, public_name(self.source.name), count, self.fps, now, total, recent)
+        body["source_status"] = self.status.as_dict()
+        return body
 
 
 def stats_body(state: str, source: str | None, frames: int, fps: float, now: dict[str, int], total: dict[str, int],

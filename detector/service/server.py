@@ -1,0 +1,165 @@
+"""``python -m detector serve``: arguments, the listening socket, uvicorn with limits, and how it stops.
+
+Every expected failure (a busy port, a bad source, an exposed address without
+a token) is one ``error:`` line and exit status 2, said before the models
+load. SIGINT, SIGTERM and SIGHUP each shut the service down cleanly (viewers
+let go, the stream's source released, uploads in hand finished) and the
+status is 128 + the signal, as for the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import signal
+import socket
+import sys
+import threading
+from typing import Any
+
+import uvicorn
+
+from detector.console import FLOAT_HELP, fail, quiet_native_logs
+from detector.run import Stop, raise_stop, signals_handled
+from detector.service.app import DEFAULT_MAX_UPLOAD, create_app
+from detector.service.limits import (
+    KEEP_ALIVE_SECONDS,
+    MAX_HEAD_BYTES,
+    connection_limit,
+    guarded_protocol,
+    quiet_accept_floods,
+    raise_descriptor_limit,
+)
+from detector.service.security import allowed_hosts, is_loopback
+from detector.service.uploads import UploadQueue
+from detector.service.workers import public_name
+from detector.sources import Source, SourceError, open_source
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m detector serve", description="Serve the face-mask detector over HTTP.")
+    p.add_argument("--source", help="stream this: webcam index, video file, image, folder or stream URL (default: none)")
+    p.add_argument("--demo", action="store_true", help="stream the embedded demo clip")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (or ?token=) on every route but /health")
+    p.add_argument("--insecure", action="store_true", help="allow a --host other than this machine without --token")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests for this host name (a DNS name or a proxy in front); repeatable")
+    p.add_argument("--max-upload", type=int, default=DEFAULT_MAX_UPLOAD, metavar="BYTES",
+                   help=f"largest image POST /detect accepts (default: {DEFAULT_MAX_UPLOAD} = 10 MiB)")
+    p.add_argument("--upload-workers", type=int, default=1, metavar="N",
+                   help="uploads judged at once, beside the stream (default: 1)")
+    p.add_argument("--upload-queue", type=int, default=8, metavar="N",
+                   help="uploads held waiting; more are answered 503 with Retry-After (default: 8)")
+    p.add_argument("--float", action="store_true", help=FLOAT_HELP)
+    return p
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so a busy port is a one-line error before the models load."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def check(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments, in one line, or None."""
+    if args.source and args.demo:
+        return "use either --source or --demo, not both"
+    if args.token is not None and not args.token.strip():
+        return "--token must not be empty"
+    if not args.token and not args.insecure and not is_loopback(args.host):
+        return (f"--host {args.host} lets other machines in: give --token (or --insecure to serve "
+                "anyone who can reach it)")
+    if args.max_upload <= 0:
+        return "--max-upload must be a positive number of bytes"
+    if args.upload_workers < 1 or args.upload_queue < 0:
+        return "--upload-workers must be at least 1 and --upload-queue at least 0"
+    if not 0 <= args.port <= 65535:
+        return f"--port must be between 0 and 65535, not {args.port}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``serve`` subcommand; every expected failure is one ``error:`` line and exit status 2."""
+    quiet_native_logs()
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    for name in ("python_multipart", "multipart"):  # a line per malformed upload: clients' errors, not ours
+        logging.getLogger(name).setLevel(logging.ERROR)
+    problem = check(args)
+    if problem:
+        return fail(problem)
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as err:
+        return fail(f"cannot listen on {args.host}:{args.port}: {err.strerror or err}")
+    try:  # a stop signal while the models load ends at once, with the signal's status
+        with signals_handled(raise_stop):
+            return _serve(args, sock)
+    except Stop as stop:  # also the signal uvicorn raises again once it has shut down cleanly
+        return stop.status
+    finally:
+        sock.close()
+
+
+def _serve(args: argparse.Namespace, sock: socket.socket) -> int:
+    """Open the source, load the models, serve; the demo clip's temp folder goes at the end."""
+    from detector.demo import make_demo_clip
+    from detector.pipeline import Pipeline, PipelineConfig, float_nets
+
+    clip = None
+    try:
+        source = open_source(args.source) if args.source else None
+        pipeline = Pipeline(PipelineConfig(**float_nets()) if args.float else None)
+        if args.demo:
+            clip = make_demo_clip(pipeline)
+            source = open_source(str(clip))
+    except (SourceError, FileNotFoundError, ValueError) as err:
+        return fail(str(err))
+    try:
+        return _run_server(args, sock, pipeline, source)
+    finally:
+        if clip is not None:
+            shutil.rmtree(clip.parent, ignore_errors=True)
+
+
+def _run_server(args: argparse.Namespace, sock: socket.socket, pipeline: Any, source: Source | None) -> int:
+    hosts = allowed_hosts(args.host, args.allowed_host)
+    uploads = UploadQueue(args.upload_workers, args.upload_queue)
+    app = create_app(pipeline, source, token=args.token, max_upload=args.max_upload, hosts=hosts, uploads=uploads)
+
+    class Server(uvicorn.Server):
+        stop_signal: int | None = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.stop_signal = self.stop_signal or sig
+            app.state.closing = True  # ends /stream and /events so shutdown does not wait on them
+            super().handle_exit(sig, frame)
+
+    if not args.token and not is_loopback(args.host):
+        print(f"warning: listening on {args.host} without --token (--insecure): anyone who can reach it can use it",
+              file=sys.stderr)
+    quiet_accept_floods()
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3, http=guarded_protocol(),
+                            limit_concurrency=connection_limit(raise_descriptor_limit()),
+                            timeout_keep_alive=KEEP_ALIVE_SECONDS, h11_max_incomplete_event_size=MAX_HEAD_BYTES)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    what = f"streaming {public_name(source.name)}" if source is not None else "no stream (uploads only)"
+    print(f"serving on http://{shown}:{port}/ ({what}; Ctrl-C to stop)", file=sys.stderr, flush=True)
+    server = Server(config)
+    if threading.current_thread() is threading.main_thread():  # uvicorn takes SIGINT and SIGTERM; SIGHUP too
+        signal.signal(signal.SIGHUP, server.handle_exit)
+    server.run(sockets=[sock])  # uvicorn raises SIGINT or SIGTERM again once shut down: Stop, in main
+    if server.stop_signal:
+        return 128 + server.stop_signal
+    return 0 if server.started else 1
