@@ -78,6 +78,13 @@ def alignment_matrix(landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray
     return matrix.astype(np.float32)
 
 
+def template_residual(landmarks: np.ndarray, matrix: np.ndarray, size: int = CROP_SIZE) -> float:
+    """RMS distance (crop pixels) between the anchor points, moved by ``matrix``, and where the template
+    puts them: small for a fit on a face, large where the landmarks were laid on something else."""
+    moved = transform_points(_anchor_points(landmarks), matrix)
+    return float(np.sqrt(((moved - _TEMPLATE * size) ** 2).sum(axis=1).mean()))
+
+
 def _usable(matrix: np.ndarray | None) -> bool:
     """A fitted transform that is finite and does not shrink the face to a point."""
     return matrix is not None and bool(np.isfinite(matrix).all()) and abs(np.linalg.det(matrix[:, :2])) > 1e-6

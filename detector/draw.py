@@ -29,6 +29,15 @@ def _thickness(image: np.ndarray) -> int:
     return max(1, round(max(image.shape[:2]) / 400))
 
 
+def checking(face: Face) -> bool:
+    """A tracked face not yet seen clearly: its label is a guess, shown grey as "checking", not as a verdict."""
+    return face.track is not None and not face.settled
+
+
+def colour_of(face: Face) -> tuple[int, int, int]:
+    return COLOURS[None] if checking(face) else COLOURS.get(face.label, COLOURS[None])
+
+
 @dataclass
 class BoxAnnotator:
     """A box around each face in the colour of its label."""
@@ -37,7 +46,7 @@ class BoxAnnotator:
         t = _thickness(image)
         for f in faces:
             x1, y1, x2, y2 = (int(round(v)) for v in f.box)
-            cv2.rectangle(image, (x1, y1), (x2, y2), COLOURS.get(f.label, COLOURS[None]), t, cv2.LINE_AA)
+            cv2.rectangle(image, (x1, y1), (x2, y2), colour_of(f), t, cv2.LINE_AA)
 
 
 def exposed_text(face: Face) -> str:
@@ -57,13 +66,13 @@ class LabelAnnotator:
         t = _thickness(image)
         for f in faces:
             x1, y1, _, y2 = (int(round(v)) for v in f.box)
-            colour = COLOURS.get(f.label, COLOURS[None])
-            text = f"{f.label or '?'} {f.label_score:.2f}"
+            colour = colour_of(f)
+            text = "checking" if checking(f) else f"{f.label or '?'} {f.label_score:.2f}"
             (tw, th), base = cv2.getTextSize(text, FONT, scale, t)
             top = max(y1 - th - base - 2, 0)
             cv2.rectangle(image, (x1, top), (x1 + tw + 4, top + th + base + 2), colour, -1)
             cv2.putText(image, text, (x1 + 2, top + th + 1), FONT, scale, (0, 0, 0), t, cv2.LINE_AA)
-            exposed = exposed_text(f) if f.label != "no_mask" else ""
+            exposed = exposed_text(f) if f.label != "no_mask" and not checking(f) else ""
             if self.show_exposed and exposed:
                 cv2.putText(image, exposed, (x1, y2 + th + 4), FONT, scale * 0.9, colour, t, cv2.LINE_AA)
 

@@ -13,6 +13,7 @@ few frames (``benchmarks/README.md`` measures what each buys).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from detector.classify import (
 )
 from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder, unscaled
 from detector.landmarks import Landmarker
+from detector.quality import GOOD_QUALITY
+from detector.quality import measure as measure_quality
 from detector.track import Track, Tracker
 from detector.types import LABELS, Detection, Face
 
@@ -137,9 +140,12 @@ class Pipeline:
         return cv2.cvtColor(small, cv2.COLOR_BGR2RGB), scale
 
     def analyse(self, image: np.ndarray, still: bool = True) -> list[Face]:
-        """Every face in a BGR image with its label and visible parts (no tracking)."""
+        """Every face in a BGR image with its label and visible parts (no tracking); a face is
+        ``settled`` when the photo shows it well enough to rest a verdict on (``GOOD_QUALITY``)."""
         faces = [Face(box=d.box, score=d.score) for d in self.detect(image, still)]
         self.judge(image, faces)
+        for face in faces:
+            face.settled = face.quality is not None and face.quality >= GOOD_QUALITY
         return faces
 
     def judge(self, image: np.ndarray, faces: list[Face]) -> None:
@@ -163,6 +169,7 @@ class Pipeline:
                 crops.append(crop)
                 patches.append(part_patches(crop, crop_landmarks))
                 unseen.append(chin_unseen(gray.shape, matrices[-1]))
+                face.quality = measure_quality(face.box, face.landmarks, matrices[-1], crop, crop_landmarks).value
             visible = self.parts.predict(patches)
             neck = self.ask_neck(gray, matrices, visible) if self.neck else None
             probs = combine(self.classifier.predict(crops), visible, chin=self.config.chin_share,
@@ -207,6 +214,14 @@ def carry_landmarks(landmarks: np.ndarray, fitted_box: Box, box: Box) -> np.ndar
     return ((landmarks - old) * scale + new).astype(np.float32)
 
 
+CHANGE_SECONDS = 0.25
+"""How long clear frames must show a person's new class before their settled verdict changes: longer than
+a hand passing in front of a face, and with the moving average's own lag a mask pulled down still shows
+within half a second of clear frames (tests/test_person.py)."""
+LIVE_FPS = 15.0
+"""The frame rate assumed for a source that does not say (a camera, a stream)."""
+
+
 class VideoAnalyzer:
     """Consecutive frames of one source: tracking, smoothed verdicts and the video shortcuts.
 
@@ -219,9 +234,11 @@ class VideoAnalyzer:
     reused keeps ``probs`` and ``landmarks`` None on that frame.
     """
 
-    def __init__(self, pipeline: Pipeline, tracker: Tracker | None = None) -> None:
+    def __init__(self, pipeline: Pipeline, tracker: Tracker | None = None, fps: float | None = None) -> None:
         self.pipeline = pipeline
         self.tracker = tracker or Tracker()
+        if tracker is None:  # a verdict changes after CHANGE_SECONDS of clear frames, whatever the frame rate
+            self.tracker.change_frames = max(1, round(CHANGE_SECONDS * (fps or LIVE_FPS)))
         self.frames = 0
         self.classified = 0
         """Faces the classifier saw so far; the others reused their track's verdict."""
@@ -247,6 +264,13 @@ class VideoAnalyzer:
             self._fits.update((f.track, (f.box, f.landmarks)) for f in fresh)
         self.frames += 1
         return self._confirmed(faces)
+
+    def people(self) -> Counter:
+        """People seen so far, each once, by their settled verdict: every track confirmed as a face
+        (``confirm_frames``), gone or still in view; ``checking`` counts those never seen clearly."""
+        need = self.pipeline.config.confirm_frames
+        tracks = [t for t in (*self.tracker.gone, *self.tracker.tracks) if t.hits >= need]
+        return Counter(t.verdict if t.settled else "checking" for t in tracks)
 
     def _confirmed(self, faces: list[Face]) -> list[Face]:
         """The faces to show: those whose track was seen in ``confirm_frames`` frames, all in the first ones."""

@@ -87,6 +87,9 @@ class Summary:
     """Standard output's reader went away (``| head``): the run ended quietly."""
     unreadable: int = 0
     unit: str = "frames"
+    people: Counter = field(default_factory=Counter)
+    """Each person once, by their settled verdict (a track on video, a face on a photo); ``checking``:
+    never seen clearly."""
 
     @property
     def fps(self) -> float:
@@ -102,18 +105,23 @@ class Summary:
         """The exit status a stop signal asks for, 0 otherwise."""
         return 128 + self.signal if self.signal else 0
 
-    def add(self, frame, seconds: float) -> None:
-        """Count one processed frame and its faces."""
+    def add(self, frame, seconds: float, stills: bool = False) -> None:
+        """Count one processed frame and its faces (on a photo, each face is a person too)."""
         self.frames += 1
         self.faces.update(f.label for f in frame.faces)
+        if stills:
+            self.people.update(f.label if f.settled else "checking" for f in frame.faces)
         self.seconds = seconds
 
     def lines(self) -> list[str]:
         total = sum(self.faces.values())
         per = ", ".join(f"{lab} {self.faces.get(lab, 0)}" for lab in LABELS)
         comp = "n/a" if self.compliance is None else f"{self.compliance:.1%}"
+        people = sum(self.people[lab] for lab in LABELS)
+        unclear = f", {self.people['checking']} never seen clearly" if self.people["checking"] else ""
         return [
             f"frames: {self.frames}{' (stopped early)' if self.interrupted else ''}",
+            f"people: {people} ({', '.join(f'{lab} {self.people[lab]}' for lab in LABELS)}){unclear}",
             f"faces: {total} ({per})",
             f"compliance (faces in mask): {comp}",
             f"average FPS: {self.fps:.1f}",
@@ -128,7 +136,7 @@ def run(source: Source, pipeline: Pipeline, sinks: list, progress: bool = True) 
     tracked so that labels are smoothed over time.
     """
     summary = Summary(unit=source.unit)
-    analyzer = None if source.stills else VideoAnalyzer(pipeline)
+    analyzer = None if source.stills else VideoAnalyzer(pipeline, fps=source.fps)
     hud = HudAnnotator()
     annotators = [BoxAnnotator(), LabelAnnotator(), hud]
     bar = tqdm(total=source.length, unit="frame", disable=not progress or source.live, leave=False)
@@ -144,7 +152,7 @@ def run(source: Source, pipeline: Pipeline, sinks: list, progress: bool = True) 
         with signals_handled(first_stop), frames_of(source) as frames:
             for frame in frames:
                 frame.faces = analyse_frame(pipeline, frame.image, analyzer)
-                summary.add(frame, time.perf_counter() - start)
+                summary.add(frame, time.perf_counter() - start, stills=analyzer is None)
                 hud.fps = summary.fps
                 annotated = annotate(frame.image, frame.faces, annotators)
                 for sink in sinks:  # every sink gets the frame before a stop is obeyed
@@ -161,6 +169,8 @@ def run(source: Source, pipeline: Pipeline, sinks: list, progress: bool = True) 
         close_all(sinks)
     summary.seconds = time.perf_counter() - start
     summary.unreadable = source.unreadable
+    if analyzer is not None:
+        summary.people = analyzer.people()
     return summary
 
 

@@ -1,10 +1,15 @@
-"""Following faces across frames and smoothing their verdicts.
+"""Following faces across frames, and one verdict per person from the evidence of every frame.
 
 A label that flickers between frames is useless at a door: each face is
-matched to a track by box overlap, and the track keeps an exponential moving
-average of the classifier's probabilities. The shown label only changes when
-another class leads the average by a margin (hysteresis), so a real change
-(a mask pulled down) comes through within a few frames and noise does not.
+matched to a track by box overlap, and the track keeps a moving average of
+the classifier's probabilities, each frame weighted by how well it showed the
+face (``detector.quality``): a profile, a blurred frame or a hand in front
+barely moves it. A track is ``settled`` once it has had one clear view; until
+then its label is the best guess so far. Once settled, the label changes only
+on a clear frame, and only when another class leads the average by a margin
+(hysteresis), so a mask pulled down comes through within a few clear frames
+and noise does not. Tracks that leave are kept in ``gone`` so a run can count
+people, each once, by their settled verdict.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from detector.quality import GOOD_QUALITY
 from detector.types import LABELS, Face
 
 
@@ -60,6 +66,17 @@ class Track:
     age: int = 0
     hits: int = 1
     """Frames this track's face was seen in (a video shows a face once it is confirmed)."""
+    evidence: float = 0.0
+    """Sum of the quality of the frames its verdict was judged on."""
+    challenger: int = -1
+    """The class the latest clear frames voted for, and how many clear frames in a row did."""
+    streak: int = 0
+    settled: bool = False
+    """It has had a clear view (quality >= ``GOOD_QUALITY``): its label is a verdict, not a guess."""
+
+    @property
+    def verdict(self) -> str:
+        return LABELS[self.label]
 
 
 @dataclass
@@ -74,7 +91,13 @@ class Tracker:
     margin: float = 0.15
     min_iou: float = 0.25
     max_missed: int = 10
+    change_frames: int = 3
+    """Clear frames in a row that must each show a new class before a settled verdict changes to it: a
+    hand passing in front or a frame the classifier gets wrong does not flip a person (``VideoAnalyzer``
+    sets it to ``CHANGE_SECONDS`` of the source's frames)."""
     tracks: list[Track] = field(default_factory=list)
+    gone: list[Track] = field(default_factory=list)
+    """Tracks that left (missed more than ``max_missed`` frames), oldest first."""
     _next_id: int = 1
 
     def pairs(self, faces: list[Face]) -> list[tuple[int, int]]:
@@ -112,6 +135,7 @@ class Tracker:
         for j, track in enumerate(self.tracks):
             if j not in matched_tracks and track.age > 0:
                 track.missed += 1
+        self.gone.extend(t for t in self.tracks if t.missed > self.max_missed)
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         for t in self.tracks:
             t.age += 1
@@ -123,22 +147,39 @@ class Tracker:
         track = Track(self._next_id, face.box, np.asarray(probs, float), parts, int(np.argmax(probs)))
         self._next_id += 1
         self.tracks.append(track)
+        if face.probs is not None:
+            quality = 1.0 if face.quality is None else face.quality
+            track.evidence, track.settled = quality, quality >= GOOD_QUALITY
         self._apply(track, face)
 
     def _follow(self, track: Track, face: Face) -> None:
         track.box, track.missed, track.hits = face.box, 0, track.hits + 1
+        clear = False
         if face.probs is not None:
-            track.probs = (1 - self.alpha) * track.probs + self.alpha * np.asarray(face.probs, float)
+            quality = 1.0 if face.quality is None else face.quality
+            # a young track averages its views by quality, then the newest clear view weighs alpha
+            weight = max(self.alpha * quality, quality / (track.evidence + quality)) if quality > 0 else 0.0
+            track.probs = (1 - weight) * track.probs + weight * np.asarray(face.probs, float)
             parts = np.array([face.nose_visible, face.mouth_visible], float)
-            track.parts = (1 - self.alpha) * track.parts + self.alpha * parts
+            track.parts = (1 - weight) * track.parts + weight * parts
+            track.evidence += quality
+            clear = quality >= GOOD_QUALITY
+            if clear:
+                vote = int(np.argmax(face.probs))
+                track.streak = track.streak + 1 if vote == track.challenger else 1
+                track.challenger = vote
         best = int(np.argmax(track.probs))
-        if best != track.label and track.probs[best] - track.probs[track.label] > self.margin:
+        if not track.settled:
+            track.label, track.settled = best, clear
+        elif (clear and best != track.label and track.probs[best] - track.probs[track.label] > self.margin
+              and track.challenger == best and track.streak >= self.change_frames):
             track.label = best
         self._apply(track, face)
 
     @staticmethod
     def _apply(track: Track, face: Face) -> None:
         face.track = track.id
+        face.settled = track.settled
         face.label = LABELS[track.label]
         face.label_score = float(track.probs[track.label])
         face.nose_visible = bool(track.parts[0] >= 0.5)

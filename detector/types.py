@@ -44,6 +44,12 @@ class Face:
     nose_visible: bool = False
     mouth_visible: bool = False
     track: int | None = None
+    quality: float | None = None
+    """How well this frame shows the face, in [0, 1] (``detector.quality``); None where it was not judged."""
+    settled: bool = False
+    """Whether the verdict rests on a clear view: on video, the track has had a good-quality frame
+    (until then ``label`` is only the best guess so far, drawn grey as "checking"); on a photo,
+    the photo's own view is good enough."""
 
     def to_json(self, scale: float = 1.0) -> dict:
         """The per-face record of the ``--json`` contract; ``scale`` is the analysed image's size over the
@@ -55,6 +61,8 @@ class Face:
             "nose_visible": bool(self.nose_visible),
             "mouth_visible": bool(self.mouth_visible),
             "track": self.track,
+            "quality": None if self.quality is None else round(float(self.quality), 3),
+            "settled": bool(self.settled),
         }
 
 

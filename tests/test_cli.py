@@ -15,7 +15,9 @@ from conftest import count_frames, run_cli
 
 from detector.types import LABELS
 
-FACE_KEYS = {"box": list, "label": str, "score": float, "nose_visible": bool, "mouth_visible": bool}
+FACE_KEYS = {"box": list, "label": str, "score": float, "nose_visible": bool, "mouth_visible": bool, "settled": bool}
+"""The per-face keys of the --json contract and their types; ``track`` (int or null) and ``quality`` (a number
+in [0, 1], or null for a face not judged on that frame) are checked apart."""
 
 
 def check_record(record: dict) -> None:
@@ -24,7 +26,8 @@ def check_record(record: dict) -> None:
     assert isinstance(record["source"], str) and isinstance(record["frame"], int)
     assert isinstance(record["time"], float | int) and isinstance(record["faces"], list)
     for face in record["faces"]:
-        assert set(face) == set(FACE_KEYS) | {"track"}
+        assert set(face) == set(FACE_KEYS) | {"track", "quality"}
+        assert face["quality"] is None or 0.0 <= face["quality"] <= 1.0
         for key, kind in FACE_KEYS.items():
             assert isinstance(face[key], kind), (key, face)
         assert len(face["box"]) == 4 and face["box"][0] < face["box"][2] and face["box"][1] < face["box"][3]

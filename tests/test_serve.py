@@ -32,7 +32,7 @@ from detector.types import LABELS
 CHROMIUM = Path("/usr/bin/chromium")
 MAX_UPLOAD = 300_000
 TOKEN = "s3cret-token"
-FACE_KEYS = {"box", "label", "score", "nose_visible", "mouth_visible", "track"}
+FACE_KEYS = {"box", "label", "score", "nose_visible", "mouth_visible", "track", "quality", "settled"}
 
 
 

@@ -209,6 +209,8 @@ _FACE = {"type": "object", "properties": {
     "box": {"type": "array", "items": {"type": "number"}, "description": "x1, y1, x2, y2 in the image's pixels"},
     "label": {"type": "string", "enum": ["mask", "incorrect", "no_mask"]}, "score": {"type": "number"},
     "nose_visible": {"type": "boolean"}, "mouth_visible": {"type": "boolean"}, "track": {"type": "integer", "nullable": True},
+    "quality": {"type": "number", "nullable": True, "description": "how well the photo shows the face, 0-1"},
+    "settled": {"type": "boolean", "description": "the view is clear enough to rest a verdict on"},
 }}
 _ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}}}
 OPENAPI_RESPONSES: dict[int | str, dict] = {

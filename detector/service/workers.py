@@ -131,6 +131,7 @@ class StreamWorker(threading.Thread):
         self._times: deque[float] = deque(maxlen=50)
         self._count = 0
         self._labels: dict[int, str] = {}
+        self._people: Counter = Counter()
         self._hud = HudAnnotator()
         self._annotators = [BoxAnnotator(), LabelAnnotator(), self._hud]
         metrics.fps.set_function(lambda: round(self.fps, 2))
@@ -157,7 +158,7 @@ class StreamWorker(threading.Thread):
             self.join(timeout)
 
     def run(self) -> None:
-        analyzer = None if self.source.stills else VideoAnalyzer(self.pipeline)
+        analyzer = None if self.source.stills else VideoAnalyzer(self.pipeline, fps=self.source.fps)
         try:
             while not self._halt.is_set():
                 self._play_once(analyzer)
@@ -226,9 +227,12 @@ class StreamWorker(threading.Thread):
             self.status.state, self.status.attempt, self.status.retry_at = "running", 0, None
         self._hud.fps = self.fps
         jpeg = self._encode(annotate(frame.image, faces, self._annotators))
+        people = analyzer.people() if analyzer is not None else None
         with self._mutex:
             self._now, self._count = now, self._count + 1
             self._total.update(now)
+            if people is not None:
+                self._people = people
             self._recent.extend(changes)
             self.jpeg = jpeg
         self.frames.publish(jpeg)
@@ -241,7 +245,7 @@ class StreamWorker(threading.Thread):
             return []
         out = []
         for f in faces:
-            if f.track is None or f.label is None:
+            if f.track is None or f.label is None or not f.settled:  # a guess before a clear view is no verdict
                 continue
             old = self._labels.get(f.track)
             if old is not None and old != f.label:
@@ -269,6 +273,9 @@ class StreamWorker(threading.Thread):
             now, total, count, recent = dict(self._now), dict(self._total), self._count, list(self._recent)
         body = stats_body(self.state, public_name(self.source.name), count, self.fps, now, total, recent)
         body["source_status"] = self.status.as_dict()
+        with self._mutex:
+            people = Counter(self._people)
+        body["people"] = {lab: people[lab] for lab in (*LABELS, "checking")}
         return body
 
 
