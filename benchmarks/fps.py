@@ -80,7 +80,8 @@ class Run:
         from detector.pipeline import VideoAnalyzer
 
         self._tally()
-        self.analyzer, self.capture = VideoAnalyzer(self.pipeline), cv2.VideoCapture(str(self.clip))
+        self.capture = cv2.VideoCapture(str(self.clip))
+        self.analyzer = VideoAnalyzer(self.pipeline, fps=self.capture.get(cv2.CAP_PROP_FPS) or None)
         self.annotators = [BoxAnnotator(), LabelAnnotator(), HudAnnotator()]
 
     def _tally(self) -> None:
@@ -147,10 +148,27 @@ def grid_clip(path: Path, landmarks: np.ndarray, faces: int, frames_per_state: i
     return path
 
 
+def empty_clip(path: Path, seconds: float = 10.0, fps: float = 30.0) -> Path:
+    """A 720p scene with no one in it (scikit-image's ``coffee``, enlarged, with a camera's grain): the cost of
+    watching an empty doorway."""
+    import cv2
+    from skimage import data
+
+    scene = cv2.resize(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR), (1280, 720), interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (1280, 720))
+    for _ in range(int(seconds * fps)):
+        writer.write(np.clip(scene + rng.normal(0, 2.0, scene.shape), 0, 255).astype(np.uint8))
+    writer.release()
+    return path
+
+
 def make_clip(pipeline, faces: int, folder: Path) -> Path:
-    """The demo clip (2 faces), its left half alone (1 face) or a grid clip (3-4 faces)."""
+    """The demo clip (2 faces), its left half alone (1 face), a grid clip (3-4 faces) or an empty 720p scene (0)."""
     from detector.demo import SEQUENCE, astronaut_landmarks, build_demo_clip, make_demo_clip
 
+    if faces == 0:
+        return empty_clip(folder / "empty720p.mp4")
     if faces == 2:
         return make_demo_clip(pipeline, folder)
     landmarks = astronaut_landmarks(pipeline)
@@ -236,6 +254,10 @@ def fast_config(overrides: list[str]):
         value = json.loads(value)
         if key == "min_face":
             config.faces = FinderConfig(min_face_size=value)
+        elif key == "search" and isinstance(value, dict):  # search={"yunet": false}
+            from detector.search import SearchPlan
+
+            config.search = SearchPlan(**value)
         elif hasattr(config, key):
             setattr(config, key, value)
         else:
@@ -296,8 +318,8 @@ def table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/fps.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--source", help="a video file (default: the demo clip, built on the fly)")
-    p.add_argument("--faces", type=int, choices=(1, 2, 3, 4), default=2,
-                   help="faces in the generated clip (default: 2, the demo clip)")
+    p.add_argument("--faces", type=int, choices=(0, 1, 2, 3, 4), default=2,
+                   help="faces in the generated clip (default: 2, the demo clip; 0: an empty 720p scene)")
     p.add_argument("--frames", type=int, help="frames to measure (default: the whole clip)")
     p.add_argument("--block", type=int, default=8, help="frames per turn when alternating the pipelines (default: 8)")
     p.add_argument("--passes", type=int, default=1, help="times over the clip, each from a fresh start (default: 1)")

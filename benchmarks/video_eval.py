@@ -231,7 +231,12 @@ def main() -> int:
     config = pipeline_config(build_parser().parse_args([]), video=True)
     for change in args.changes:
         key, value = change.split("=", 1)
-        setattr(config, key, json.loads(value))
+        value = json.loads(value)
+        if key == "search" and isinstance(value, dict):  # search={"bands": 1, "yunet": false}
+            from detector.search import SearchPlan
+
+            value = SearchPlan(**value)
+        setattr(config, key, value)
     shots = held_out_shots(args.data, tuple(args.sets), args.splits, args.split, args.limit)
     with tempfile.TemporaryDirectory() as tmp:
         truths = write_clip(shots, Path(tmp) / "clip.mp4", args.hold, args.zoom, fps=CLIP_FPS)

@@ -125,11 +125,12 @@ class _Filtered:
     def __init__(self, finder, config: FinderConfig) -> None:
         self.finder, self.config, self.min_score = finder, config, config.min_score
 
-    def detect(self, rgb: np.ndarray, thresholds: tuple[float, float, float] | None = None) -> list[Detection]:
-        return [d for d in self.finder.detect(rgb, thresholds) if d.score >= self.min_score]
+    def detect(self, rgb: np.ndarray, thresholds: tuple[float, float, float] | None = None,
+               levels: slice | None = None) -> list[Detection]:
+        return [d for d in self.finder.detect(rgb, thresholds, levels=levels) if d.score >= self.min_score]
 
-    def refine(self, rgb: np.ndarray, boxes: list) -> list[Detection | None]:
-        return self.finder.refine(rgb, boxes)
+    def refine(self, rgb: np.ndarray, boxes: list, min_score: float | None = None) -> list[Detection | None]:
+        return self.finder.refine(rgb, boxes, min_score)
 
     def framed(self, rgb: np.ndarray, min_score: float) -> list[Detection]:
         return [d for d in self.finder.framed(rgb, min_score) if d.score >= self.min_score]

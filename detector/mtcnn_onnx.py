@@ -190,16 +190,18 @@ class OnnxMTCNN:
         return (rgb.astype(np.float32) - np.float32(127.5)) * np.float32(1 / 128)
 
     def detect(self, rgb: np.ndarray, thresholds: tuple[float, float, float] | None = None,
-               min_face_size: int | None = None) -> list[Detection]:
+               min_face_size: int | None = None, levels: slice | None = None) -> list[Detection]:
         """Faces in an RGB uint8 image, best score first, boxes clipped to the image.
 
-        ``thresholds`` and ``min_face_size`` override the finder's own for this call only.
+        ``thresholds`` and ``min_face_size`` override the finder's own for this call only; ``levels``
+        searches only those levels of the pyramid (0 is the finest, for the smallest faces), so a
+        video can spread one search over several frames (``detector.search``).
         """
         t_pnet, t_rnet, t_onet = thresholds or self.thresholds
         if min_face_size is not None and min_face_size < PNET_CELL:
             raise ValueError(f"min_face_size must be >= {PNET_CELL}, got {min_face_size}")
         image = self._normalize(rgb)
-        boxes = self._stage_pnet(image, t_pnet, min_face_size)
+        boxes = self._stage_pnet(image, t_pnet, min_face_size, levels)
         if len(boxes):
             boxes = self._stage_rnet(image, boxes, t_rnet)
         if len(boxes):
@@ -209,13 +211,15 @@ class OnnxMTCNN:
         return [self._detection(row, rgb.shape) for row in boxes]
 
     def refine(
-        self, rgb: np.ndarray, boxes: list[tuple[float, float, float, float]]
+        self, rgb: np.ndarray, boxes: list[tuple[float, float, float, float]], min_score: float | None = None
     ) -> list[Detection | None]:
         """Re-locate known faces with ONet alone (about one ONet pass per box).
 
         Each box is squared and grown by ~10% so a face that moved a little is
-        still inside the patch. None where ONet no longer sees a face.
+        still inside the patch. None where ONet no longer sees a face (its score
+        at most ``min_score``, by default the cascade's own ONet threshold).
         """
+        bar = self.thresholds[2] if min_score is None else min_score
         if len(boxes) == 0:
             return []
         rows = np.zeros((len(boxes), 15))
@@ -225,7 +229,7 @@ class OnnxMTCNN:
         rows[:, :2], rows[:, 2:4] = centre - half, centre + half
         refined = self._run_onet(self._normalize(rgb), rows)
         return [
-            self._detection(row, rgb.shape) if row[4] > self.thresholds[2] else None for row in refined
+            self._detection(row, rgb.shape) if row[4] > bar else None for row in refined
         ]
 
     def framed(self, rgb: np.ndarray, min_score: float) -> list[Detection]:
@@ -257,11 +261,13 @@ class OnnxMTCNN:
         best[5:] -= pad
         return [self._detection(best, rgb.shape)]
 
-    def _stage_pnet(self, image: np.ndarray, threshold: float, min_face_size: int | None = None) -> np.ndarray:
-        """Dense proposals over the pyramid, NMS per scale then across scales, squared."""
+    def _stage_pnet(self, image: np.ndarray, threshold: float, min_face_size: int | None = None,
+                    levels: slice | None = None) -> np.ndarray:
+        """Dense proposals over the pyramid (or ``levels`` of it), NMS per scale then across scales, squared."""
         height, width = image.shape[:2]
         found = []
-        for scale in pyramid_scales(height, width, min_face_size or self.min_face_size, self.scale_factor):
+        scales = pyramid_scales(height, width, min_face_size or self.min_face_size, self.scale_factor)
+        for scale in scales[levels] if levels is not None else scales:
             size = (int(width * scale), int(height * scale))  # truncation, as tf.image.resize
             level = cv2.resize(image, size, interpolation=cv2.INTER_AREA)  # == TF "area"
             reg, prob = self._pnet.run(None, {"input": level[None]})

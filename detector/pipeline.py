@@ -35,10 +35,11 @@ from detector.classify import (
     PartsModel,
     combine,
 )
-from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder, unscaled
+from detector.faces import FaceFinder, FinderConfig, apart, detect_still, make_finder, unscaled
 from detector.landmarks import Landmarker
 from detector.quality import GOOD_QUALITY
 from detector.quality import measure as measure_quality
+from detector.search import Searcher, SearchPlan
 from detector.track import Track, Tracker
 from detector.types import LABELS, Detection, Face
 
@@ -64,7 +65,12 @@ class PipelineConfig:
     """The neck model (a mask below the chin); "" judges faces without it."""
     neck_weight: float = NECK_WEIGHT
     detect_every: int = 3
-    """On video, run the full face finder every k frames and follow faces with ONet in between."""
+    """On video without a ``search`` plan, run the full face finder every k frames and follow faces with ONet
+    in between."""
+    search: SearchPlan | None = field(default_factory=SearchPlan)
+    """On video, how new faces are looked for: one search spread over a cycle of frames, with YuNet beside
+    MTCNN and still scenes skipped (``detector.search``); known faces are followed by ONet on every frame.
+    None: the whole search every ``detect_every`` frames."""
     refit_every: int = 3
     """On video, fit dlib's landmarks to a followed face every N frames; in between the
     last fit moves with the face box. 1 fits every face on every frame."""
@@ -88,7 +94,7 @@ class PipelineConfig:
     def reference(cls, **changes) -> PipelineConfig:
         """No shortcuts: the TensorFlow finder on every frame and every face classified on every frame,
         by the float nets."""
-        return cls(**{"finder": "reference", "detect_every": 1, "refit_every": 1, "classify_every": 1,
+        return cls(**{"finder": "reference", "detect_every": 1, "refit_every": 1, "classify_every": 1, "search": None,
                       **float_nets(), **changes})
 
 
@@ -239,6 +245,8 @@ class VideoAnalyzer:
         self.tracker = tracker or Tracker()
         if tracker is None:  # a verdict changes after CHANGE_SECONDS of clear frames, whatever the frame rate
             self.tracker.change_frames = max(1, round(CHANGE_SECONDS * (fps or LIVE_FPS)))
+        plan, finder = pipeline.config.search, pipeline.finder
+        self.searcher = Searcher(finder, plan, fps or LIVE_FPS) if plan and hasattr(finder, "refine") else None
         self.frames = 0
         self.classified = 0
         """Faces the classifier saw so far; the others reused their track's verdict."""
@@ -281,7 +289,10 @@ class VideoAnalyzer:
         return [f for f in faces if hits.get(f.track, 0) >= need]
 
     def _detections(self, image: np.ndarray) -> list[Detection]:
-        """Full detection every ``detect_every`` frames; in between, ONet follows known boxes."""
+        """Known faces followed by ONet and this frame's part of the search (``detector.search``); without a
+        plan, the full search every ``detect_every`` frames and ONet following known boxes in between."""
+        if self.searcher is not None:
+            return self._followed_and_searched(image)
         k = max(1, self.pipeline.config.detect_every)
         refine = getattr(self.pipeline.finder, "refine", None)
         boxes = [t.box for t in self.tracker.tracks if t.missed == 0]
@@ -290,6 +301,19 @@ class VideoAnalyzer:
         with self.pipeline.timed("follow"):  # on the same copy as the search: ONet sees 48 px anyway
             rgb, scale = self.pipeline.search_copy(image)
             return unscaled([d for d in refine(rgb, [tuple(v * scale for v in b) for b in boxes]) if d is not None], scale)
+
+    def _followed_and_searched(self, image: np.ndarray) -> list[Detection]:
+        rgb, scale = self.pipeline.search_copy(image)
+        followed: list[Detection] = []
+        boxes = [tuple(v * scale for v in t.box) for t in self.tracker.tracks if t.missed == 0]  # oldest first
+        if boxes:
+            with self.pipeline.timed("follow"):
+                for found in self.pipeline.finder.refine(rgb, boxes):
+                    if found is not None and apart([found], followed, 0.5):  # two tracks on one face: the older
+                        followed.append(found)
+        with self.pipeline.timed("detect"):
+            new = self.searcher(rgb, followed)
+        return unscaled(followed + new, scale)
 
     def _turn(self, track: Track | None, every: int) -> bool:
         """Whether a face needs fresh work this frame: it is new, its track is unsure, or it is its turn.
