@@ -77,7 +77,7 @@ class Run:
         import cv2
 
         from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator
-        from detector.pipeline import VideoAnalyzer
+        from detector.video import VideoAnalyzer
 
         self._tally()
         self.capture = cv2.VideoCapture(str(self.clip))
@@ -232,7 +232,7 @@ def open_run(name: str, pipeline, clip: Path, warmup: int = 3) -> Run:
     """A pipeline on its own decoder, its lazy initialisations (ORT, TF graph tracing) done off the clock."""
     import cv2
 
-    from detector.pipeline import VideoAnalyzer
+    from detector.video import VideoAnalyzer
 
     warm = VideoAnalyzer(pipeline)
     capture = cv2.VideoCapture(str(clip))

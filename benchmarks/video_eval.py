@@ -167,7 +167,8 @@ class Score:
 def evaluate(frames: list[np.ndarray], truths: list[Truth], sets: list[str], scored: list[bool], config,
              photo_every: int) -> dict:
     """Both paths over the clip; per set and over all."""
-    from detector.pipeline import Pipeline, VideoAnalyzer
+    from detector.pipeline import Pipeline
+    from detector.video import VideoAnalyzer
 
     pipeline = Pipeline(config)
     analyzer = VideoAnalyzer(pipeline, fps=CLIP_FPS)

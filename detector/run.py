@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator, annotate
-from detector.pipeline import Pipeline, VideoAnalyzer, analyse_frame
+from detector.pipeline import Pipeline, analyse_frame
 from detector.sinks import OutputClosed
 from detector.sources import Source
 from detector.types import LABELS
+from detector.video import VideoAnalyzer
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 

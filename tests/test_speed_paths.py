@@ -23,9 +23,10 @@ import pytest
 from conftest import ROOT, count_frames, frames_of
 
 from detector.live import LatestFrameReader
-from detector.pipeline import PipelineConfig, VideoAnalyzer, carry_landmarks
+from detector.pipeline import PipelineConfig
 from detector.sources import open_source
 from detector.track import assign
+from detector.video import VideoAnalyzer, carry_landmarks
 
 
 def load_benchmark():

@@ -28,9 +28,10 @@ from prometheus_client import Counter as PromCounter
 
 from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator, annotate
 from detector.live import LiveStatus
-from detector.pipeline import Pipeline, VideoAnalyzer, analyse_frame
+from detector.pipeline import Pipeline, analyse_frame
 from detector.sources import Source
 from detector.types import LABELS, Face, Frame
+from detector.video import VideoAnalyzer
 
 log = logging.getLogger(__name__)
 
