@@ -161,7 +161,7 @@ NECK_WEIGHT = 1.0
 """How far the neck model's odds move a face showing nose and mouth between ``incorrect`` and ``no_mask``.
 
 1 of 0.5 / 1 / 2, on the val and test scene faces together: val alone holds
-three faces with a mask under the chin and could not choose (models/HISTORY.md, session 9)."""
+three faces with a mask under the chin and could not choose (models/HISTORY.md, the neck model)."""
 
 NECK_MIN_SHOWING = 0.02
 """The least P(nose shows) x P(mouth shows) for which the neck model is asked at all.

@@ -91,7 +91,7 @@ def frame_cut(x, y, share: float, incorrect: int):
     side on or off at random, at a random depth) should make the band mean
     nothing. An ``incorrect`` face is cut no higher than ``CHIN_KEPT`` from
     the bottom, so the mask that makes it incorrect is never cut away.
-    Measured in session 4, it did not help (models/HISTORY.md): off by default.
+    Measured, it did not help (models/HISTORY.md): off by default.
     """
     import tensorflow as tf
 

@@ -15,14 +15,14 @@ place instead: one random state on each of its bare labelled faces, on photos
 blur, light and pose, which no portrait has.
 
 ``--states on_neck`` paints a mask pulled down onto the neck instead, for the
-neck model only: the classifier's crop ends at the chin. Tried in session 12
-and not used for the shipped neck model (models/HISTORY.md, session 12): painted bands do not
+neck model only: the classifier's crop ends at the chin. Tried
+and not used for the shipped neck model (models/HISTORY.md): painted bands do not
 teach it real masks hanging in folds.
 
 ``--cloth DIR`` dresses a share of the masks in real cloth instead: swatches cut
 by landmarks from the ``mask`` photos of a labelled folder (``--cloth-splits``
-keeps only photos a split puts in train). Tried in session 7 and not used for
-the shipped model (models/HISTORY.md, session 7): it finds more real masks worn wrong but
+keeps only photos a split puts in train). Tried and not used for
+the shipped model (models/HISTORY.md): it finds more real masks worn wrong but
 calls more tight photos ``incorrect``.
 
 A state is not painted where most of its mask would fall outside the photo
@@ -55,7 +55,7 @@ from training.splits import read_held, scene_split
 MIN_INSIDE = 0.8
 """Share of a painted mask's area that must lie inside the photo for the state to be painted.
 On the 2124 bare faces of chandrika and prajnasb it leaves out 465 chin masks (22 %), 12 masks under
-the nose and 1 worn mask: tight photos cut between mouth and chin (models/HISTORY.md, session 5)."""
+the nose and 1 worn mask: tight photos cut between mouth and chin (models/HISTORY.md)."""
 
 
 def inside_share(polygon: np.ndarray, shape: tuple[int, ...]) -> float:

@@ -135,7 +135,7 @@ def finetune_on_real(model, splits: dict[str, Arrays], cfg: dict, policy: Augmen
     and with class weights the model learns their look as ``incorrect``: bare and
     masked real photos then come out ``incorrect``. A short pass over the real
     crops alone, in their own proportions, moves the model to real photos
-    while keeping what the painted ones taught (models/HISTORY.md, session 3, measures it).
+    while keeping what the painted ones taught (models/HISTORY.md measures it).
     """
     import keras
 
