@@ -46,8 +46,8 @@ FIT_FREE, FIT_ZERO = 0.05, 0.12
 UPPER = (slice(15, 55), slice(15, 81))
 """Rows and columns of the 96 px aligned crop holding the eyes and brow."""
 GOOD_QUALITY = 0.5
-"""A view at least this good counts as a clear one: half the train-side scene faces of 40 px and more
-score 0.82 or better, and half of the same faces blurred 0.33 or worse."""
+"""A view at least this good counts as a clear one: 87 % of the 261 train-side scene faces of 40 px and more
+pass (median 1.0), and 43 % of the same faces blurred (sigma 2.5 px; median 0.36)."""
 
 
 def ramp(value: float, zero: float, one: float) -> float:

@@ -8,8 +8,8 @@ barely moves it. A track is ``settled`` once it has had one clear view; until
 then its label is the best guess so far. Once settled, the label changes only
 on a clear frame, and only when another class leads the average by a margin
 (hysteresis), so a mask pulled down comes through within a few clear frames
-and noise does not. Tracks that leave are kept in ``gone`` so a run can count
-people, each once, by their settled verdict.
+and noise does not. Tracks that leave go to ``gone`` until their owner counts them
+(``VideoAnalyzer`` does on every frame), so each person is counted once, by their settled verdict.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class Tracker:
     sets it to ``CHANGE_SECONDS`` of the source's frames)."""
     tracks: list[Track] = field(default_factory=list)
     gone: list[Track] = field(default_factory=list)
-    """Tracks that left (missed more than ``max_missed`` frames), oldest first."""
+    """Tracks that left (missed more than ``max_missed`` frames) since their owner last took them."""
     _next_id: int = 1
 
     def pairs(self, faces: list[Face]) -> list[tuple[int, int]]:
