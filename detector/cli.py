@@ -20,6 +20,8 @@ from detector.console import EXIT_OUTPUT_CLOSED, FLOAT_HELP, fail, quiet_native_
 
 if TYPE_CHECKING:  # the real import is deferred: --help and argument errors must stay instant
     from detector.pipeline import PipelineConfig
+    from detector.run import Summary
+    from detector.sources import Source
 
 VIDEO_MIN_FACE = 40
 """Smallest face sought on video and cameras by default, in pixels. At 640x480 a
@@ -145,7 +147,7 @@ def _analyse(args: argparse.Namespace, demo_folder: Path | None = None) -> int:
     return finish(summary, source, args.quiet)
 
 
-def finish(summary, source, quiet: bool) -> int:
+def finish(summary: Summary, source: Source, quiet: bool) -> int:
     """The summary lines and the exit status: a stop signal's, a closed output's, or 2 where input was lost."""
     if summary.output_closed:  # `... --json - | head -1`: stop quietly, as other Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit either
