@@ -54,6 +54,7 @@ def test_health_docs_and_stats(server: str) -> None:
     assert httpx.get(f"{server}{script}").status_code == 200
     stats = httpx.get(f"{server}/stats").json()
     assert set(stats["now"]) == set(LABELS) and stats["source"].endswith("demo.mp4")
+    assert stats["source_status"]["state"] == "running" and set(stats["people"]) == {*LABELS, "checking"}
     page = httpx.get(f"{server}/")
     assert page.status_code == 200 and 'id="stream"' in page.text
 
@@ -237,7 +238,9 @@ def test_token_required_except_health(token_server: str) -> None:
         assert r.status_code == 401 and "error" in r.json() and r.headers["www-authenticate"] == "Bearer", path
     assert httpx.get(f"{token_server}/stats", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert httpx.get(f"{token_server}/health").json()["status"] == "ok"
-    assert httpx.get(f"{token_server}/stats", headers=good).json()["stream"] == "off"
+    off = httpx.get(f"{token_server}/stats", headers=good).json()
+    assert off["stream"] == "off" and off["source_status"] is None, "one shape with or without a stream"
+    assert off["people"] == {"mask": 0, "incorrect": 0, "no_mask": 0, "checking": 0}
     assert httpx.get(f"{token_server}/metrics", headers=good).status_code == 200
     with httpx.Client(base_url=token_server) as browser_like:  # ?token= once, then the cookie it sets
         page = browser_like.get("/", params={"token": TOKEN})

@@ -269,20 +269,18 @@ class StreamWorker(threading.Thread):
             return self._count
 
     def snapshot(self) -> dict:
-        """The counts for ``/stats``: faces in the newest frame, and since the start."""
+        """The counts for ``/stats``: faces in the newest frame and since the start, people, the source's state."""
         with self._mutex:
             now, total, count, recent = dict(self._now), dict(self._total), self._count, list(self._recent)
-        body = stats_body(self.state, public_name(self.source.name), count, self.fps, now, total, recent)
-        body["source_status"] = self.status.as_dict()
-        with self._mutex:
             people = Counter(self._people)
-        body["people"] = {lab: people[lab] for lab in (*LABELS, "checking")}
-        return body
+        return stats_body(self.state, public_name(self.source.name), count, self.fps, now, total, recent,
+                          people, self.status.as_dict())
 
 
 def stats_body(state: str, source: str | None, frames: int, fps: float, now: dict[str, int], total: dict[str, int],
-               recent: list[dict]) -> dict:
+               recent: list[dict], people: Counter | None = None, source_status: dict | None = None) -> dict:
     """The ``/stats`` answer, with or without a stream (one shape, so clients need no special case)."""
+    people = people or Counter()
     return {
         "stream": state,
         "source": source,
@@ -293,6 +291,8 @@ def stats_body(state: str, source: str | None, frames: int, fps: float, now: dic
         "compliance_now": compliance(now),
         "compliance_total": compliance(total),
         "recent_changes": recent,
+        "people": {lab: people[lab] for lab in (*LABELS, "checking")},
+        "source_status": source_status,
     }
 
 
