@@ -81,7 +81,6 @@ class Summary:
     frames: int = 0
     faces: Counter = field(default_factory=Counter)
     seconds: float = 0.0
-    interrupted: bool = False
     signal: int | None = None
     """The stop signal that ended the run early, if one did."""
     output_closed: bool = False
@@ -100,6 +99,11 @@ class Summary:
     def compliance(self) -> float | None:
         total = sum(self.faces.values())
         return self.faces["mask"] / total if total else None
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether a stop signal ended the run early (a window closed with q is a normal end)."""
+        return self.signal is not None
 
     @property
     def status(self) -> int:
@@ -145,7 +149,7 @@ def run(source: Source, pipeline: Pipeline, sinks: list, progress: bool = True) 
     def first_stop(signum: int, frame: object) -> None:
         if summary.interrupted:  # a second signal: stop now
             raise Stop(signum)
-        summary.interrupted, summary.signal = True, signum
+        summary.signal = signum
         source.stop()  # a live source waiting for a frame ends too
 
     start = time.perf_counter()
@@ -164,7 +168,7 @@ def run(source: Source, pipeline: Pipeline, sinks: list, progress: bool = True) 
     except OutputClosed:
         summary.output_closed = True
     except Stop as stop:  # a second signal: stop at once, still closing the sinks
-        summary.interrupted, summary.signal = True, summary.signal or stop.signum
+        summary.signal = summary.signal or stop.signum
     finally:
         bar.close()
         close_all(sinks)
