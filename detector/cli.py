@@ -23,13 +23,6 @@ if TYPE_CHECKING:  # the real import is deferred: --help and argument errors mus
     from detector.run import Summary
     from detector.sources import Source
 
-VIDEO_MIN_FACE = 40
-"""Smallest face sought on video and cameras by default, in pixels. At 640x480 a
-typical 60-degree webcam shows a face 40 px wide at ~2 m; skipping the pyramid
-levels for smaller faces halves detection time (benchmarks/README.md). Photos
-keep FinderConfig's 20: they are searched once and may show a crowd."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m detector",
@@ -43,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write one JSON line per frame here ('-' for standard output)")
     p.add_argument("--no-window", action="store_true", help="do not open a window")
     p.add_argument("--finder", choices=("onnx", "reference"), default="onnx", help="face finder backend (default: onnx)")
-    p.add_argument("--min-face", type=int, help=f"smallest face side to look for, in pixels "
-                   f"(default: {VIDEO_MIN_FACE} on video and cameras, 20 on photos)")
+    p.add_argument("--min-face", type=int, help="smallest face side to look for, in pixels "
+                   "(default: 40 on video and cameras, 20 on photos)")
     p.add_argument("--detect-every", type=int, help="on video, full face detection every K frames, "
                    "ONet following the faces in between (default: 3)")
     p.add_argument("--search-side", type=int, help="search for faces on a copy at most this many pixels on its "
@@ -87,9 +80,10 @@ def pipeline_config(args: argparse.Namespace, video: bool = True) -> PipelineCon
     from detector.faces import FinderConfig
     from detector.pipeline import PipelineConfig, float_nets
 
-    config = PipelineConfig(finder=args.finder, **(float_nets() if args.float else {}))
-    if args.min_face is not None or video:
-        config.faces = FinderConfig(min_face_size=args.min_face or VIDEO_MIN_FACE)
+    nets = {"finder": args.finder, **(float_nets() if args.float else {})}
+    config = PipelineConfig.video(args.min_face, **nets) if video else PipelineConfig(**nets)
+    if args.min_face is not None:
+        config.faces = FinderConfig(min_face_size=args.min_face)
     if args.detect_every is not None:
         config.detect_every = args.detect_every
     if args.search_side is not None:

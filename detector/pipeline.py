@@ -10,6 +10,8 @@ consecutive frames: tracking, a verdict per person, and the speed-ups.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +42,13 @@ from detector.search import SearchPlan
 from detector.types import LABELS, Detection, Face
 
 Box = tuple[float, float, float, float]
+
+
+VIDEO_MIN_FACE = 40
+"""Smallest face sought on video and cameras by default, in pixels. At 640x480 a
+typical 60-degree webcam shows a face 40 px wide at ~2 m; skipping the pyramid
+levels for smaller faces halves detection time (benchmarks/README.md). Photos
+keep FinderConfig's 20: they are searched once and may show a crowd."""
 
 
 @dataclass
@@ -87,6 +96,12 @@ class PipelineConfig:
     searched as they are, and on the copy of a 4K frame the video's 40 px floor is 80 px."""
 
     @classmethod
+    def video(cls, min_face: int | None = None, **changes) -> PipelineConfig:
+        """The defaults for video and cameras, wherever they run (the command line, each camera of
+        the service): faces from ``min_face`` pixels (default ``VIDEO_MIN_FACE``)."""
+        return cls(**{"faces": FinderConfig(min_face_size=min_face or VIDEO_MIN_FACE), **changes})
+
+    @classmethod
     def reference(cls, **changes) -> PipelineConfig:
         """No shortcuts: the TensorFlow finder on every frame and every face classified on every frame,
         by the float nets."""
@@ -115,6 +130,14 @@ class Pipeline:
         self.parts = PartsModel(self.config.parts)
         self.neck = NeckModel(self.config.neck) if self.config.neck else None
         self.timings: dict[str, float] | None = None
+
+    def with_faces(self, faces: FinderConfig) -> Pipeline:
+        """This pipeline with another face-finder setting (a camera's own smallest face), sharing the
+        loaded landmark, classifier, visibility and neck models: one more camera costs a finder, not a model set."""
+        other = copy.copy(self)
+        other.config = dataclasses.replace(self.config, faces=faces)
+        other.finder = make_finder(other.config.finder, faces)
+        return other
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:

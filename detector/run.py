@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator, annotate
-from detector.pipeline import Pipeline, analyse_frame
+from detector.loop import FrameLoop
+from detector.pipeline import Pipeline
 from detector.sinks import OutputClosed
 from detector.sources import Source
 from detector.types import LABELS
-from detector.video import VideoAnalyzer
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -141,9 +140,7 @@ def run(source: Source, pipeline: Pipeline, sinks: list, progress: bool = True) 
     tracked so that labels are smoothed over time.
     """
     summary = Summary(unit=source.unit)
-    analyzer = None if source.stills else VideoAnalyzer(pipeline, fps=source.fps)
-    hud = HudAnnotator()
-    annotators = [BoxAnnotator(), LabelAnnotator(), hud]
+    loop = FrameLoop(pipeline, source.stills, source.fps, sinks)
     bar = tqdm(total=source.length, unit="frame", disable=not progress or source.live, leave=False)
 
     def first_stop(signum: int, frame: object) -> None:
@@ -156,12 +153,9 @@ def run(source: Source, pipeline: Pipeline, sinks: list, progress: bool = True) 
     try:
         with signals_handled(first_stop), frames_of(source) as frames:
             for frame in frames:
-                frame.faces = analyse_frame(pipeline, frame.image, analyzer)
-                summary.add(frame, time.perf_counter() - start, stills=analyzer is None)
-                hud.fps = summary.fps
-                annotated = annotate(frame.image, frame.faces, annotators)
-                for sink in sinks:  # every sink gets the frame before a stop is obeyed
-                    sink.write(frame, annotated)
+                loop.hud.fps = summary.fps
+                loop.step(frame)
+                summary.add(frame, time.perf_counter() - start, stills=loop.stills)
                 bar.update(1)
                 if summary.interrupted or any(getattr(s, "quit_requested", False) for s in sinks):
                     break
@@ -171,11 +165,12 @@ def run(source: Source, pipeline: Pipeline, sinks: list, progress: bool = True) 
         summary.signal = summary.signal or stop.signum
     finally:
         bar.close()
+        loop.hand_over(loop.ledger.finish())  # those still in view at the end are people too
         close_all(sinks)
     summary.seconds = time.perf_counter() - start
     summary.unreadable = source.unreadable
-    if analyzer is not None:
-        summary.people = analyzer.people()
+    if not loop.stills:
+        summary.people = loop.people()
     return summary
 
 

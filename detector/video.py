@@ -63,9 +63,9 @@ class VideoAnalyzer:
         self.fitted = 0
         """Faces dlib fitted landmarks to so far; the others were classified on a carried fit."""
         self._fits: dict[int, tuple[Box, np.ndarray]] = {}
+        """Track id -> (box, landmarks) of its latest dlib fit."""
         self.left: Counter = Counter()
         """People who have left view, by their verdict when they left (see ``people``)."""
-        """Track id -> (box, landmarks) of its latest dlib fit."""
 
     def __call__(self, image: np.ndarray) -> list[Face]:
         config = self.pipeline.config
