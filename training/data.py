@@ -67,8 +67,9 @@ def split_records(records: list[CropRecord], hashes: list[np.ndarray | None],
     """
     real = sorted((i for i, r in enumerate(records) if not is_painted(r)), key=lambda i: records[i].source)
     keys = [records[i].source for i in real]
-    split = assign_splits([records[i].group for i in real], keys, [hashes[i] for i in real], near_duplicate_bits)
-    split = {key: (held or {}).get(key.split("#")[0], side) for key, side in split.items()}
+    photos = [key.split("#")[0] for key in keys]
+    split = assign_splits([records[i].group for i in real], photos, [hashes[i] for i in real], near_duplicate_bits)
+    split = {key: (held or {}).get(photo, split[photo]) for key, photo in zip(keys, photos)}
     by_photo = {records[i].group: split[records[i].source] for i in real}
     return [split[r.source] if not is_painted(r) else by_photo.get(photo_group(r)) or stable_split(photo_group(r))
             for r in records]

@@ -26,9 +26,12 @@ import shutil
 import sys
 from pathlib import Path
 
-REAL_SETS = ("chandrika", "prajnasb", "maskedface-net", "scenes-ilc2021")
+REAL_SETS = ("chandrika", "prajnasb", "maskedface-net", "scenes-ilc2021", "improper-mask", "crowds-adityap27")
 BARE_FACE_SETS = ("chandrika", "prajnasb")
 PHOTO_SETS = ("chandrika", "prajnasb", "maskedface-net")
+EVALUATIONS = {"photos": PHOTO_SETS, "scenes": ("scenes-ilc2021",), "improper": ("improper-mask",),
+               "crowds": ("crowds-adityap27",)}
+"""Each held-out figure of the model card: one row per kind of source, so a new set never hides in an old figure."""
 
 
 def step(done: Path, force: bool, name: str, call, args: list[str]) -> None:
@@ -84,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="the public datasets (default: ../shared/data)")
     p.add_argument("--work", type=Path, default=Path("../runs"), help="where crops and runs go (default: ../runs)")
     p.add_argument("--force", action="store_true", help="redo steps whose output exists")
+    p.add_argument("--policy", help="train this augmentation policy and skip comparing them all (step 3)")
+    p.add_argument("--keep-finder", action="store_true",
+                   help="keep the installed face finder (skip step 5), so a new classifier is judged on the same faces")
     args = p.parse_args(argv)
     if not all((args.data / name).is_dir() for name in REAL_SETS):
         print(f"error: {args.data} lacks one of {', '.join(REAL_SETS)} (see shared/data/README.md)", file=sys.stderr)
@@ -95,13 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     configs, crops = Path(__file__).resolve().parent / "configs", [str(real), str(painted)]
     config = settings(configs, "full.json", work / "config.json", crops=crops, out=str(work / "train"))
     compare_cfg = settings(configs, "compare.json", work / "compare_config.json", crops=crops, out=str(work / "train"))
-    step(work / "compare" / "compare.md", args.force, "compare", compare.main,
-         ["--config", str(compare_cfg), "--out", str(work / "compare")])
-    winner = compare.winner(json.loads((work / "compare" / "compare.json").read_text()))["policy"]
+    if args.policy is None:
+        step(work / "compare" / "compare.md", args.force, "compare", compare.main,
+             ["--config", str(compare_cfg), "--out", str(work / "compare")])
+    winner = args.policy or compare.winner(json.loads((work / "compare" / "compare.json").read_text()))["policy"]
     final = work / "train" / winner
     step(final / "metrics.json", args.force, f"train ({winner})", train.main,
          ["--config", str(config), "--policy", winner, "--out", str(final), "--install"])
-    refit_finder(data, work, final / "splits.json", args.force)
+    if not args.keep_finder:
+        refit_finder(data, work, final / "splits.json", args.force)
     neck_cfg = settings(configs, "neck.json", work / "neck_config.json", crops=crops, out=str(work / "train"),
                         splits=str(final / "splits.json"))
     step(work / "train" / "neck" / "metrics.json", args.force, "neck", neck.main, ["--config", str(neck_cfg), "--install"])
@@ -109,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
          [*(str(data / n) for n in REAL_SETS), "--splits", str(final / "splits.json"), "--out", str(work / "int8"),
           "--install"])
     splits = ["--splits", str(final / "splits.json"), "--split", "test"]
-    for name, sets in (("photos", PHOTO_SETS), ("scenes", ("scenes-ilc2021",))):
+    for name, sets in EVALUATIONS.items():
         step(final / f"eval_{name}.json", args.force, f"evaluate {name}", evaluate.main,
              [*(str(data / n) for n in sets), "--json", str(final / f"eval_{name}.json"),
               "--plot", str(final / f"eval_{name}.png"), *splits])

@@ -19,6 +19,8 @@ from pathlib import Path
 import imagehash
 import numpy as np
 from PIL import Image
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 SPLITS = ("train", "val", "test")
 NEAR_DUPLICATE_BITS = 6
@@ -71,19 +73,12 @@ def phash(image: np.ndarray | Path | str) -> np.ndarray:
 
 def _roots(n: int, pairs: Iterable[tuple[int, int]]) -> list[int]:
     """Connected components of ``n`` items joined by ``pairs``: each item's smallest member index."""
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in pairs:
-        a, b = find(i), find(j)
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-    return [find(i) for i in range(n)]
+    edges = np.array(list(pairs), dtype=np.int64).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(edges), bool), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    smallest = np.full(component.max(initial=-1) + 1, n)
+    np.minimum.at(smallest, component, np.arange(n))
+    return smallest[component].tolist()
 
 
 def _near_pairs(hashes: list[np.ndarray], bits: int) -> Iterator[tuple[int, int]]:
