@@ -78,7 +78,7 @@ def test_health_says_when_the_camera_is_gone_and_back(camera, tmp_path):
         assert body["stream"] == "reconnecting" and body["down"] == [camera.url]
         assert body["source_status"]["attempt"] >= 1 and body["source_status"]["retry_in_s"] is not None
         wait_for(lambda: httpx.get(f"{base}/stats").json()["fps"] == 0, 10, "FPS falling to 0")
-        assert "maskdet_stream_up 0.0" in httpx.get(f"{base}/metrics").text
+        assert 'maskdet_stream_up{camera="main"} 0.0' in httpx.get(f"{base}/metrics").text
         camera.start()  # the same port
         wait_for(lambda: httpx.get(f"{base}/health").json()["status"] == "ok", 40, "the camera coming back")
         assert httpx.get(f"{base}/health").json()["source_status"]["reconnects"] >= 1

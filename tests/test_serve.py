@@ -133,8 +133,10 @@ def test_metrics_exposition(server: str) -> None:
     httpx.post(f"{server}/detect", content=jpeg(128), headers={"Content-Type": "image/jpeg"}, timeout=60)
     r = httpx.get(f"{server}/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-    for name in ("maskdet_frames_processed_total", 'maskdet_faces_total{label="mask"', "maskdet_stream_fps",
-                 "maskdet_frame_latency_seconds_bucket", 'maskdet_uploads_total{status="200"}'):
+    for name in ('maskdet_frames_processed_total{camera="main"}', 'maskdet_faces_total{camera="main",label="mask"',
+                 'maskdet_faces_total{camera="",label="mask",origin="upload"}', 'maskdet_stream_fps{camera="main"}',
+                 'maskdet_people_total{camera="main",label="incorrect"}', "maskdet_frame_latency_seconds_bucket",
+                 'maskdet_uploads_total{status="200"}'):
         assert name in r.text, name
     frames = next(line for line in r.text.splitlines() if line.startswith("maskdet_frames_processed_total"))
     assert float(frames.split()[-1]) > 0

@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,11 +26,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from detector.pipeline import Pipeline
+from detector.pipeline import Pipeline, PipelineConfig
+from detector.service.api import people_routes
 from detector.service.auth import BearerAuth
+from detector.service.config import CameraConfig, PrivacyConfig
+from detector.service.history import History
+from detector.service.metrics import Metrics
 from detector.service.security import LOOPBACK_NAMES, SecurityHeaders, page_policy
 from detector.service.uploads import OPENAPI_BODY, OPENAPI_RESPONSES, UploadError, UploadQueue, decode_photo, read_upload
-from detector.service.workers import DOWN_STATES, Metrics, StreamWorker, public_name, stats_body
+from detector.service.workers import DOWN_STATES, CameraWorker, LiveView, public_name, stats_body
 from detector.sources import Source
 from detector.types import Face
 
@@ -43,36 +48,52 @@ def mjpeg_part(jpeg: bytes) -> bytes:
     return b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n" % (len(jpeg), jpeg)
 
 
+@dataclass
+class Camera:
+    """One camera of the site: its settings and its opened source."""
+
+    config: CameraConfig
+    source: Source
+
+
 def create_app(pipeline: Pipeline, source: Source | None = None, token: str | None = None,
                max_upload: int = DEFAULT_MAX_UPLOAD, hosts: list[str] | None = None,
-               uploads: UploadQueue | None = None) -> FastAPI:
-    """The service; ``source`` (an opened ``detector.sources.Source``) is streamed when given.
+               uploads: UploadQueue | None = None, cameras: list[Camera] | None = None,
+               history: History | None = None, outputs: list | None = None,
+               privacy: PrivacyConfig | None = None) -> FastAPI:
+    """The service; each camera (or ``source``, a one-camera site named ``main``) is watched by its own worker.
 
-    ``hosts`` are the Host names answered (default: this machine's loopback names only);
-    ``uploads`` bounds the uploads judged and held at once.
+    ``pipeline`` judges uploads as photos; each camera runs it with its own smallest face (video's default:
+    ``PipelineConfig.video``), sharing the loaded models. ``hosts`` are the Host names answered (default:
+    this machine's loopback names only); ``uploads`` bounds the uploads judged and held at once;
+    ``history`` keeps people (default: in memory); ``outputs`` get every person and verdict (MQTT, webhook).
     """
     metrics, started = Metrics(), time.time()
     uploads = uploads or UploadQueue()
+    history = history or History()
+    privacy = privacy or PrivacyConfig()
+    cameras = list(cameras or []) + ([Camera(CameraConfig("main", source.name), source)] if source is not None else [])
     page = PAGE.read_text(encoding="utf-8")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.closing = False
-        app.state.worker = StreamWorker(source, pipeline, metrics) if source is not None else None
-        if app.state.worker is not None:
-            app.state.worker.start()
+        app.state.workers = {c.config.name: camera_worker(c, pipeline, metrics, history, outputs or [], privacy)
+                             for c in cameras}
+        for worker in app.state.workers.values():
+            worker.start()
         try:
             yield
         finally:
             app.state.closing = True
-            if app.state.worker is not None:
-                await run_in_threadpool(app.state.worker.stop)
+            for worker in app.state.workers.values():
+                await run_in_threadpool(worker.stop)
             await run_in_threadpool(uploads.close)
 
     # FastAPIOffline serves the /docs assets itself: a door-camera box often has no internet for a CDN
     app = FastAPIOffline(title="Face-mask detector", version="0.1.0", lifespan=lifespan,
-                         description="Mask worn correctly, incorrectly or not at all, for uploads and a live stream.")
-    app.state.worker, app.state.closing, app.state.metrics = None, False, metrics
+                         description="Mask worn correctly, incorrectly or not at all, for uploads and live cameras.")
+    app.state.workers, app.state.closing, app.state.metrics, app.state.history = {}, False, metrics, history
     if token:
         app.add_middleware(BearerAuth, token=token)
     app.add_middleware(SecurityHeaders, page_csp=page_policy(page))
@@ -82,7 +103,18 @@ def create_app(pipeline: Pipeline, source: Source | None = None, token: str | No
     _upload_routes(app, pipeline, uploads, metrics, max_upload)
     _info_routes(app, metrics, started, page)
     _stream_routes(app, metrics)
+    people_routes(app, history)
     return app
+
+
+def camera_worker(camera: Camera, pipeline: Pipeline, metrics: Metrics, history: History, outputs: list,
+                  privacy: PrivacyConfig) -> CameraWorker:
+    """A camera's worker: video searched from its own smallest face, its view blurred where the site asks."""
+    if not camera.source.stills:
+        pipeline = pipeline.with_faces(PipelineConfig.video(camera.config.min_face).faces)
+    view = LiveView(camera.config.name, metrics, history, outputs, blur=privacy.blur_faces)
+    return CameraWorker(camera.config.name, camera.source, pipeline, view, fps_cap=camera.config.fps,
+                        keep_crops=privacy.snapshots and any(getattr(o, "wants_snapshots", False) for o in outputs))
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -124,7 +156,7 @@ def _upload_routes(app: FastAPI, pipeline: Pipeline, uploads: UploadQueue, metri
         metrics.uploads.labels(status="200").inc()
         metrics.upload_latency.observe(seconds)
         for f in faces:
-            metrics.faces.labels(label=f.label or "unknown", origin="upload").inc()
+            metrics.faces.labels(camera="", label=f.label or "unknown", origin="upload").inc()
         return JSONResponse({"faces": [f.to_json(scale) for f in faces], "width": width, "height": height,
                              "ms": round(seconds * 1000, 1)})
 
@@ -141,23 +173,21 @@ def _info_routes(app: FastAPI, metrics: Metrics, started: float, page: str) -> N
     async def home() -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
-    @app.get("/health", summary="200 while the service runs; 'degraded' and the sources that are down when one is")
+    @app.get("/health", summary="200 while the service runs; 'degraded' and the cameras that are down when one is")
     async def health() -> dict:
-        worker = app.state.worker
-        state = worker.state if worker else "off"
-        down = [public_name(worker.source.name)] if worker and state in DOWN_STATES else []
+        workers = list(app.state.workers.values())
+        state = workers[0].state if workers else "off"
+        down = [public_name(w.source.name) for w in workers if w.state in DOWN_STATES]
         body = {"status": "degraded" if down else "ok", "stream": state, "down": down,
-                "frames": worker.frames_done if worker else 0, "uptime_s": round(time.time() - started, 1)}
-        if worker is not None:
-            body["source_status"] = worker.status.as_dict()
+                "frames": sum(w.frames_done for w in workers), "uptime_s": round(time.time() - started, 1)}
+        if workers:
+            body["source_status"] = workers[0].status.as_dict()
+            body["cameras"] = {w.camera: w.state for w in workers}
         return body
 
-    @app.get("/stats", summary="Counts per label (newest frame and since start) and compliance share")
+    @app.get("/stats", summary="Faces per label (newest frame, since start), people today, compliance")
     async def stats() -> dict:
-        worker = app.state.worker
-        if worker is not None:
-            return worker.snapshot()
-        return stats_body("off", None, 0, 0.0, {}, {}, [])
+        return stats_body(list(app.state.workers.values()), app.state.history)
 
     @app.get("/metrics", summary="Prometheus text exposition")
     async def prometheus() -> Response:
@@ -186,20 +216,23 @@ def _viewer(hub, size: int, metrics: Metrics) -> Iterator[asyncio.Queue]:
 
 
 def _stream_routes(app: FastAPI, metrics: Metrics) -> None:
-    """MJPEG and server-sent events fed by the stream worker; 404 when there is no stream."""
+    """MJPEG and server-sent events fed by the camera workers; 404 for a camera that is not there.
+    ``/stream`` and ``/events`` are the first camera's (a one-camera site's only one)."""
 
-    def live_worker() -> StreamWorker:
-        if app.state.worker is None:
-            raise StarletteHTTPException(404, "no stream: start the server with --source or --demo")
-        return app.state.worker
+    def worker_named(name: str | None) -> CameraWorker:
+        workers = app.state.workers
+        if not workers:
+            raise StarletteHTTPException(404, "no stream: start the server with --source, --demo or --config")
+        if name is None:
+            return next(iter(workers.values()))
+        if name not in workers:
+            raise StarletteHTTPException(404, f"no camera named {name!r} (cameras: {', '.join(workers)})")
+        return workers[name]
 
-    @app.get("/stream", summary="MJPEG of the annotated source (multipart/x-mixed-replace)")
-    async def stream() -> StreamingResponse:
-        worker = live_worker()
-
+    async def mjpeg(worker: CameraWorker) -> StreamingResponse:
         async def parts() -> AsyncIterator[bytes]:
-            with _viewer(worker.frames, 1, metrics) as queue:
-                jpeg = worker.jpeg
+            with _viewer(worker.view.frames, 1, metrics) as queue:
+                jpeg = worker.view.jpeg
                 if jpeg:  # the newest frame at once, then each new one
                     yield mjpeg_part(jpeg)
                 async for item in _follow(app, queue):
@@ -209,12 +242,9 @@ def _stream_routes(app: FastAPI, metrics: Metrics) -> None:
         return StreamingResponse(parts(), media_type="multipart/x-mixed-replace; boundary=frame",
                                  headers={"Cache-Control": "no-store"})
 
-    @app.get("/events", summary="Server-sent events: a tracked face's verdict changed")
-    async def events() -> StreamingResponse:
-        worker = live_worker()
-
+    async def sse(worker: CameraWorker) -> StreamingResponse:
         async def lines() -> AsyncIterator[str]:
-            with _viewer(worker.events, 100, metrics) as queue:
+            with _viewer(worker.view.events, 100, metrics) as queue:
                 yield "retry: 2000\n\n"
                 quiet = 0
                 async for event in _follow(app, queue):
@@ -227,3 +257,19 @@ def _stream_routes(app: FastAPI, metrics: Metrics) -> None:
 
         return StreamingResponse(lines(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @app.get("/stream", summary="MJPEG of the first camera, annotated (multipart/x-mixed-replace)")
+    async def stream() -> StreamingResponse:
+        return await mjpeg(worker_named(None))
+
+    @app.get("/cameras/{name}/stream", summary="MJPEG of one camera, annotated")
+    async def camera_stream(name: str) -> StreamingResponse:
+        return await mjpeg(worker_named(name))
+
+    @app.get("/events", summary="Server-sent events of the first camera: a person's verdict settled or changed")
+    async def events() -> StreamingResponse:
+        return await sse(worker_named(None))
+
+    @app.get("/cameras/{name}/events", summary="Server-sent events of one camera")
+    async def camera_events(name: str) -> StreamingResponse:
+        return await sse(worker_named(name))

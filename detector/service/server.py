@@ -16,13 +16,16 @@ import signal
 import socket
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from detector.console import FLOAT_HELP, fail, quiet_native_logs
 from detector.run import Stop, raise_stop, signals_handled
-from detector.service.app import DEFAULT_MAX_UPLOAD, create_app
+from detector.service.app import DEFAULT_MAX_UPLOAD, Camera, create_app
+from detector.service.config import NAME, ConfigError, SiteConfig, load_site, one_camera
+from detector.service.history import History
 from detector.service.limits import (
     KEEP_ALIVE_SECONDS,
     MAX_HEAD_BYTES,
@@ -34,13 +37,16 @@ from detector.service.limits import (
 from detector.service.security import allowed_hosts, is_loopback
 from detector.service.uploads import UploadQueue
 from detector.service.workers import public_name
-from detector.sources import Source, SourceError, open_source
+from detector.sources import SourceError, open_source
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m detector serve", description="Serve the face-mask detector over HTTP.")
     p.add_argument("--source", help="stream this: webcam index, video file, image, folder or stream URL (default: none)")
     p.add_argument("--demo", action="store_true", help="stream the embedded demo clip")
+    p.add_argument("--config", type=Path, metavar="SITE.toml",
+                   help="the site's cameras, history, MQTT and privacy settings (detector/service/config.py)")
+    p.add_argument("--node", help="this machine's name in MQTT topics (default: the config's node, else the host name)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (or ?token=) on every route but /health")
@@ -72,8 +78,10 @@ def bind(host: str, port: int) -> socket.socket:
 
 def check(args: argparse.Namespace) -> str | None:
     """What is wrong with the arguments, in one line, or None."""
-    if args.source and args.demo:
-        return "use either --source or --demo, not both"
+    if sum(bool(x) for x in (args.source, args.demo, args.config)) > 1:
+        return "use one of --source, --demo or --config"
+    if args.node is not None and not NAME.match(args.node):
+        return f"--node must be 1-64 letters, digits, '-' or '_', not {args.node!r}"
     if args.token is not None and not args.token.strip():
         return "--token must not be empty"
     if not args.token and not args.insecure and not is_loopback(args.host):
@@ -112,30 +120,48 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace, sock: socket.socket) -> int:
-    """Open the source, load the models, serve; the demo clip's temp folder goes at the end."""
+    """Read the site, open its cameras, load the models, serve; the demo clip's temp folder goes at the end."""
     from detector.demo import make_demo_clip
     from detector.pipeline import Pipeline, PipelineConfig, float_nets
 
     clip = None
     try:
-        source = open_source(args.source) if args.source else None
+        site = load_site(args.config) if args.config else one_camera(args.source) if args.source else None
+        if site is not None and args.node:
+            site.node = args.node
+        cameras = open_cameras(site) if site is not None else []
         pipeline = Pipeline(PipelineConfig(**float_nets()) if args.float else None)
         if args.demo:
             clip = make_demo_clip(pipeline)
-            source = open_source(str(clip))
-    except (SourceError, FileNotFoundError, ValueError) as err:
+            site = one_camera(str(clip))
+            cameras = open_cameras(site)
+    except (ConfigError, SourceError, FileNotFoundError, ValueError) as err:
         return fail(str(err))
     try:
-        return _run_server(args, sock, pipeline, source)
+        return _run_server(args, sock, pipeline, site, cameras)
     finally:
         if clip is not None:
             shutil.rmtree(clip.parent, ignore_errors=True)
 
 
-def _run_server(args: argparse.Namespace, sock: socket.socket, pipeline: Any, source: Source | None) -> int:
+def open_cameras(site: SiteConfig) -> list[Camera]:
+    """Every enabled camera's source, opened; a camera that cannot be opened is named in the error."""
+    cameras = []
+    for config in site.enabled:
+        try:
+            cameras.append(Camera(config, open_source(config.source)))
+        except SourceError as err:
+            raise SourceError(f"camera {config.name}: {err}") from None
+    return cameras
+
+
+def _run_server(args: argparse.Namespace, sock: socket.socket, pipeline: Any, site: SiteConfig | None,
+                cameras: list[Camera]) -> int:
     hosts = allowed_hosts(args.host, args.allowed_host)
     uploads = UploadQueue(args.upload_workers, args.upload_queue)
-    app = create_app(pipeline, source, token=args.token, max_upload=args.max_upload, hosts=hosts, uploads=uploads)
+    history = History(site.history.path, site.history.retention_days) if site is not None else History()
+    app = create_app(pipeline, token=args.token, max_upload=args.max_upload, hosts=hosts, uploads=uploads,
+                     cameras=cameras, history=history, privacy=site.privacy if site is not None else None)
 
     class Server(uvicorn.Server):
         stop_signal: int | None = None
@@ -154,7 +180,8 @@ def _run_server(args: argparse.Namespace, sock: socket.socket, pipeline: Any, so
                             timeout_keep_alive=KEEP_ALIVE_SECONDS, h11_max_incomplete_event_size=MAX_HEAD_BYTES)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    what = f"streaming {public_name(source.name)}" if source is not None else "no stream (uploads only)"
+    what = (f"watching {', '.join(f'{c.config.name} ({public_name(c.source.name)})' for c in cameras)}"
+            if cameras else "no stream (uploads only)")
     print(f"serving on http://{shown}:{port}/ ({what}; Ctrl-C to stop)", file=sys.stderr, flush=True)
     server = Server(config)
     if threading.current_thread() is threading.main_thread():  # uvicorn takes SIGINT and SIGTERM; SIGHUP too

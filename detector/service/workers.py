@@ -1,142 +1,151 @@
-"""The service's background side: one thread that watches the source.
+"""The service's background side: one thread per camera, each running the shared frame loop.
 
-The worker reads the source, runs a ``VideoAnalyzer``, and keeps only the
-newest annotated JPEG, the running counts and the source's state (running,
-reconnecting with its next try, stopped), which ``/stats`` and ``/health`` tell as
-they are, never the last good figures of a source that went away; HTTP clients read those and never
-drive the pipeline themselves, so a slow or vanished viewer cannot stall the
-stream, and ten viewers cost no more than one. Results reach the event loop
-through ``Hub`` (thread -> asyncio fan-out) and Prometheus through ``Metrics``.
+A worker reads its camera, runs ``detector.loop.FrameLoop`` (the command line's
+loop) with one sink, ``LiveView``, and keeps only the newest annotated JPEG,
+the running counts and the source's state (running, reconnecting with its next
+try, stopped), which the routes tell as they are, never the last good figures of
+a source that went away. HTTP clients read those and never drive the pipeline,
+so a slow or vanished viewer cannot stall a camera, and ten viewers cost no more
+than one. A camera that fails reopens with backoff without touching the others.
+People who leave view go to the history, the metrics and any outputs (MQTT, a
+webhook) that the site configured.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
-from prometheus_client import CollectorRegistry, Gauge, Histogram
-from prometheus_client import Counter as PromCounter
 
-from detector.draw import BoxAnnotator, HudAnnotator, LabelAnnotator, annotate
 from detector.live import LiveStatus
-from detector.pipeline import Pipeline, analyse_frame
+from detector.loop import FrameLoop
+from detector.people import UNSETTLED, Person, tally
+from detector.pipeline import Pipeline
+from detector.service.history import History, people_counts, start_of_today
+from detector.service.hub import Hub
+from detector.service.metrics import Metrics
 from detector.sources import Source
 from detector.types import LABELS, Face, Frame
-from detector.video import VideoAnalyzer
 
 log = logging.getLogger(__name__)
 
 STILL_SECONDS = 1.0
 """How long each photo of an image or folder source stays on screen."""
-RETRY_SECONDS = 5.0
-"""Pause before reopening a live source that gave up (sources.py already retried with backoff)."""
+RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+"""Pauses before reopening a source that gave up or broke, growing with each failure in a row (a live
+source's reader already retried with its own backoff first)."""
 STALE_SECONDS = 2.0
 """A stream with no frame for this long reports 0 FPS, whatever its last rate was."""
 DOWN_STATES = ("reconnecting", "stopped", "no frames")
 """States in which a source shows nothing: ``/health`` names it as down."""
 
 
-class Metrics:
-    """The Prometheus metrics of one app, in their own registry (tests build many apps)."""
+class LiveView:
+    """The frame loop's sink in the service: the newest JPEG, counts, verdict changes, people who left."""
 
-    def __init__(self) -> None:
-        self.registry = r = CollectorRegistry()
-        self.frames = PromCounter("maskdet_frames_processed", "Stream frames run through the pipeline", registry=r)
-        self.faces = PromCounter("maskdet_faces", "Faces judged, per label and origin (stream or upload)",
-                                 ["label", "origin"], registry=r)
-        self.fps = Gauge("maskdet_stream_fps", "Stream frames processed per second, over the last seconds", registry=r)
-        self.up = Gauge("maskdet_stream_up", "1 while the stream's source gives frames, 0 while it is down", registry=r)
-        self.latency = Histogram("maskdet_frame_latency_seconds", "Pipeline time per stream frame",
-                                 buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2), registry=r)
-        self.uploads = PromCounter("maskdet_uploads", "POST /detect requests, per HTTP status", ["status"], registry=r)
-        self.upload_latency = Histogram("maskdet_upload_latency_seconds", "Time to answer a good upload",
-                                        buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4), registry=r)
-        self.changes = PromCounter("maskdet_verdict_changes", "Tracked faces whose label changed", registry=r)
-        self.clients = Gauge("maskdet_stream_clients", "Open /stream and /events connections", registry=r)
-        for label in LABELS:
-            for origin in ("stream", "upload"):
-                self.faces.labels(label=label, origin=origin)
-        for status in ("200", "400", "408", "413", "415", "503"):
-            self.uploads.labels(status=status)
+    def __init__(self, camera: str, metrics: Metrics, history: History, outputs: list,
+                 jpeg_quality: int = 80, blur: bool = False) -> None:
+        self.camera, self.metrics, self.history, self.outputs = camera, metrics, history, outputs
+        self.jpeg_quality, self.blur = jpeg_quality, blur
+        self.frames, self.events = Hub(), Hub()
+        self.jpeg: bytes | None = None
+        self.mutex = threading.Lock()
+        self.now: Counter = Counter()
+        self.total: Counter = Counter()
+        self.count = 0
+        self.recent: deque[dict] = deque(maxlen=20)
+        self.labels: dict[int, str] = {}
+
+    def write(self, frame: Frame, annotated: np.ndarray) -> None:
+        now = Counter(f.label or "unknown" for f in frame.faces)
+        for label, n in now.items():
+            self.metrics.faces.labels(camera=self.camera, label=label, origin="stream").inc(n)
+        changes = self._changes(frame)
+        jpeg = self._encode(blur_faces(annotated, frame.faces) if self.blur else annotated)
+        with self.mutex:
+            self.now, self.count = now, self.count + 1
+            self.total.update(now)
+            self.recent.extend(changes)
+            self.jpeg = jpeg
+        self.frames.publish(jpeg)
+        for event in changes:
+            self.events.publish(event)
+            for output in self.outputs:
+                output.verdict(event)
+
+    def people(self, people: list[Person]) -> None:
+        """People who left view: one record each, to the history, the metrics and the outputs."""
+        self.history.add(people)
+        for person in people:
+            self.metrics.people.labels(camera=self.camera, label=person.verdict).inc()
+            for output in self.outputs:
+                output.person(person)
+
+    def close(self) -> None:
+        return None
+
+    def _changes(self, frame: Frame) -> list[dict]:
+        """Settled verdicts: a person's first, and each change after it."""
+        out = []
+        for f in frame.faces:
+            if f.track is None or f.label is None or not f.settled:  # a guess before a clear view is no verdict
+                continue
+            old = self.labels.get(f.track)
+            if old != f.label:
+                out.append({"camera": self.camera, "track": f.track, "old": old, "new": f.label,
+                            "score": round(float(f.label_score), 4), "time": round(time.time(), 3),
+                            "frame": frame.index, "stream_time": round(frame.time, 3)})
+            self.labels[f.track] = f.label
+        shown = {f.track for f in frame.faces}
+        self.labels = {k: v for k, v in self.labels.items() if k in shown}
+        self.metrics.changes.labels(camera=self.camera).inc(sum(e["old"] is not None for e in out))
+        return out
+
+    def _encode(self, image: np.ndarray) -> bytes:
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        return buf.tobytes() if ok else (self.jpeg or b"")
 
 
-class Hub:
-    """Fan-out from the worker thread to async subscribers, each with a small queue.
+def blur_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
+    """Every face box blurred past recognition (the box and label drawn around it stay readable)."""
+    out = image.copy()
+    h, w = out.shape[:2]
+    for f in faces:
+        x1, y1, x2, y2 = (int(round(v)) for v in f.box)
+        x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+        if x2 - x1 > 1 and y2 - y1 > 1:
+            k = max(3, (min(x2 - x1, y2 - y1) // 3) | 1)
+            out[y1:y2, x1:x2] = cv2.GaussianBlur(out[y1:y2, x1:x2], (k, k), 0)
+    return out
 
-    A full queue drops its oldest item: a slow client sees fewer frames, it
-    never makes the worker wait.
+
+class CameraWorker(threading.Thread):
+    """Reads one camera until stopped; files loop so the page keeps moving.
+
+    It runs its own frame loop (its own tracker) on the pipeline it is given,
+    beside the other cameras and the uploads: the pipeline's stages keep no state
+    between calls and onnxruntime sessions may be run from several threads.
     """
 
-    def __init__(self) -> None:
-        self._subs: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = set()
-        self._lock = threading.Lock()
-
-    def subscribe(self, size: int) -> asyncio.Queue:
-        """A queue fed from now on; call from the event loop, then ``unsubscribe``."""
-        queue: asyncio.Queue = asyncio.Queue(size)
-        with self._lock:
-            self._subs.add((asyncio.get_running_loop(), queue))
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue) -> None:
-        with self._lock:
-            self._subs = {s for s in self._subs if s[1] is not queue}
-
-    def publish(self, item: Any) -> None:
-        with self._lock:
-            subs = list(self._subs)
-        for loop, queue in subs:
-            with contextlib.suppress(RuntimeError):  # loop already closed (shutting down)
-                loop.call_soon_threadsafe(_offer, queue, item)
-
-
-def _offer(queue: asyncio.Queue, item: Any) -> None:
-    if queue.full():
-        queue.get_nowait()
-    queue.put_nowait(item)
-
-
-class StreamWorker(threading.Thread):
-    """Reads ``source`` until stopped; files loop so the page keeps moving.
-
-    It runs the pipeline it is given on its own thread, beside the uploads'
-    threads: the pipeline's stages keep no state between calls and onnxruntime
-    sessions may be run from several threads, so the stream never waits for an
-    upload to finish (``detector.service.uploads``).
-    """
-
-    def __init__(self, source: Source, pipeline: Pipeline, metrics: Metrics, jpeg_quality: int = 80) -> None:
-        super().__init__(name="stream-worker")
-        self.source, self.pipeline, self.metrics = source, pipeline, metrics
-        self.jpeg_quality = jpeg_quality
-        self.frames = Hub()
-        self.events = Hub()
+    def __init__(self, name: str, source: Source, pipeline: Pipeline, view: LiveView,
+                 fps_cap: float | None = None, keep_crops: bool = False) -> None:
+        super().__init__(name=f"camera-{name}")
+        self.camera, self.source, self.pipeline, self.view = name, source, pipeline, view
+        self.fps_cap = fps_cap
+        self.keep_crops = keep_crops
         self.status = source.status or LiveStatus()
         """The connection state, shared with a live source's reader; the worker's own retries show here too."""
-        self.jpeg: bytes | None = None
         self.errors = 0
+        self.loop: FrameLoop | None = None
         self._halt = threading.Event()
-        self._mutex = threading.Lock()
-        self._now: Counter = Counter()
-        self._total: Counter = Counter()
-        self._recent: deque[dict] = deque(maxlen=20)
         self._times: deque[float] = deque(maxlen=50)
-        self._count = 0
-        self._labels: dict[int, str] = {}
-        self._people: Counter = Counter()
-        self._hud = HudAnnotator()
-        self._annotators = [BoxAnnotator(), LabelAnnotator(), self._hud]
-        metrics.fps.set_function(lambda: round(self.fps, 2))
-        metrics.up.set_function(lambda: float(self.state == "running"))
+        view.metrics.add_camera(name, lambda: round(self.fps, 2), lambda: float(self.state == "running"))
 
     @property
     def state(self) -> str:
@@ -151,6 +160,11 @@ class StreamWorker(threading.Thread):
             return 0.0
         return (len(times) - 1) / (times[-1] - times[0])
 
+    def in_view(self) -> Counter:
+        """People in view now, by settled verdict."""
+        loop = self.loop
+        return tally(loop.ledger.in_view) if loop is not None else Counter()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop watching: the source ends at its next frame boundary and its reader lets go of the capture."""
         self._halt.set()
@@ -159,51 +173,58 @@ class StreamWorker(threading.Thread):
             self.join(timeout)
 
     def run(self) -> None:
-        analyzer = None if self.source.stills else VideoAnalyzer(self.pipeline, fps=self.source.fps)
+        self.loop = FrameLoop(self.pipeline, self.source.stills, self.source.fps, [self.view], camera=self.camera,
+                              keep_crops=self.keep_crops)
+        failures = 0
         try:
             while not self._halt.is_set():
-                self._play_once(analyzer)
+                shown = self._play_once()
+                failures = 0 if shown else failures + 1
+                self._pause(shown, failures)
         finally:
+            self.loop.restart()  # everyone in view has left: their records are kept
             self.status.state, self.status.retry_at = "stopped", None
 
-    def _play_once(self, analyzer: VideoAnalyzer | None) -> None:
-        """One pass over the source, then, for a live source that gave up or a file that gave nothing, a pause."""
+    def _play_once(self) -> int:
+        """One pass over the source; the number of frames shown (0 where it broke or gave none)."""
         if not self.source.live:
             self.status.state = "running"
         try:
-            shown = self._play(analyzer)
+            return self._play()
         except Exception:  # a source that breaks mid-read (not merely ends): report, pause, reopen
-            log.exception("reading %s failed", self.source.name)
-            shown = 0
+            log.exception("camera %s: reading %s failed", self.camera, public_name(self.source.name))
+            return 0
+
+    def _pause(self, shown: int, failures: int) -> None:
+        """After a pass: a live source that gave up or a file that gave nothing waits, longer each time."""
         if self._halt.is_set():
             return
         if self.source.live or not shown:
-            pause = RETRY_SECONDS if self.source.live else 1.0
+            pause = RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1] if failures else RETRY_SECONDS[0]
             self.status.state = "reconnecting" if self.source.live else "no frames"
             self.status.attempt += 1
             self.status.retry_at = time.monotonic() + pause
             self._times.clear()
-            with self._mutex:
-                self._now = Counter()
+            with self.view.mutex:
+                self.view.now = Counter()
             self._halt.wait(pause)
-        if analyzer is not None:  # a looped file jumps back: old tracks do not continue
-            analyzer.tracker.tracks = []
-            self._labels.clear()
+        self.loop.restart()  # a looped file jumps back, a camera reconnects: old tracks do not continue
 
-    def _play(self, analyzer: VideoAnalyzer | None) -> int:
-        """One pass over the source; returns the number of frames shown."""
-        pace = STILL_SECONDS if self.source.stills else (0.0 if self.source.live else 1.0 / (self.source.fps or 25.0))
+    def _play(self) -> int:
+        rate = self.source.fps or 25.0
+        if self.fps_cap:
+            rate = min(rate, self.fps_cap)
+        pace = STILL_SECONDS if self.source.stills else (1.0 / self.fps_cap if self.source.live and self.fps_cap
+                                                        else 0.0 if self.source.live else 1.0 / rate)
+        step = 1 if self.source.live or self.source.stills else max(1, round((self.source.fps or rate) / rate))
         frames: Iterator[Frame] = iter(self.source)
         shown = 0
         try:
             next_due = time.monotonic()
             for frame in frames:
-                try:
-                    self._process(frame, analyzer)
-                except Exception:  # one bad frame must not end the service's stream
-                    self.errors += 1
-                    if self.errors in (1, 10) or self.errors % 1000 == 0:  # a broken pipeline must not flood the log
-                        log.exception("stream frame %d failed (%d failures so far)", frame.index, self.errors)
+                if frame.index % step:
+                    continue  # a file faster than the camera's cap: judged at the cap, still in real time
+                self._process(frame)
                 shown += 1
                 next_due = max(next_due + pace, time.monotonic())
                 if self._halt.wait(max(0.0, next_due - time.monotonic())):
@@ -214,85 +235,82 @@ class StreamWorker(threading.Thread):
                 close()
         return shown
 
-    def _process(self, frame: Frame, analyzer: VideoAnalyzer | None) -> None:
+    def _process(self, frame: Frame) -> None:
         start = time.perf_counter()
-        faces = analyse_frame(self.pipeline, frame.image, analyzer)
-        self.metrics.latency.observe(time.perf_counter() - start)
-        self.metrics.frames.inc()
-        now = Counter(f.label or "unknown" for f in faces)
-        for label, n in now.items():
-            self.metrics.faces.labels(label=label, origin="stream").inc(n)
-        changes = self._changes(frame, faces, analyzer)
+        self.loop.hud.fps = self.fps
+        try:
+            self.loop.step(frame)
+        except Exception:  # one bad frame must not end the camera
+            self.errors += 1
+            if self.errors in (1, 10) or self.errors % 1000 == 0:  # a broken pipeline must not flood the log
+                log.exception("camera %s: frame %d failed (%d failures so far)", self.camera, frame.index, self.errors)
+            return
+        metrics = self.view.metrics
+        metrics.latency.labels(camera=self.camera).observe(time.perf_counter() - start)
+        metrics.frames.labels(camera=self.camera).inc()
         self._times.append(time.monotonic())
         if self.status.state != "running":
             self.status.state, self.status.attempt, self.status.retry_at = "running", 0, None
-        self._hud.fps = self.fps
-        jpeg = self._encode(annotate(frame.image, faces, self._annotators))
-        people = analyzer.people() if analyzer is not None else None
-        with self._mutex:
-            self._now, self._count = now, self._count + 1
-            self._total.update(now)
-            if people is not None:
-                self._people = people
-            self._recent.extend(changes)
-            self.jpeg = jpeg
-        self.frames.publish(jpeg)
-        for event in changes:
-            self.events.publish(event)
-
-    def _changes(self, frame: Frame, faces: list[Face], analyzer: VideoAnalyzer | None) -> list[dict]:
-        """Verdict changes of tracked faces since the previous frame."""
-        if analyzer is None:
-            return []
-        out = []
-        for f in faces:
-            if f.track is None or f.label is None or not f.settled:  # a guess before a clear view is no verdict
-                continue
-            old = self._labels.get(f.track)
-            if old is not None and old != f.label:
-                out.append({"track": f.track, "old": old, "new": f.label, "time": round(time.time(), 3),
-                            "frame": frame.index, "stream_time": round(frame.time, 3)})
-            self._labels[f.track] = f.label
-        alive = {t.id for t in analyzer.tracker.tracks}
-        self._labels = {k: v for k, v in self._labels.items() if k in alive}
-        self.metrics.changes.inc(len(out))
-        return out
-
-    def _encode(self, image: np.ndarray) -> bytes:
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-        return buf.tobytes() if ok else (self.jpeg or b"")
 
     @property
     def frames_done(self) -> int:
-        """Frames judged so far (``/health``)."""
-        with self._mutex:
-            return self._count
+        with self.view.mutex:
+            return self.view.count
 
-    def snapshot(self) -> dict:
-        """The counts for ``/stats``: faces in the newest frame and since the start, people, the source's state."""
-        with self._mutex:
-            now, total, count, recent = dict(self._now), dict(self._total), self._count, list(self._recent)
-            people = Counter(self._people)
-        return stats_body(self.state, public_name(self.source.name), count, self.fps, now, total, recent,
-                          people, self.status.as_dict())
+    def summary(self, history: History, today: float | None = None) -> dict:
+        """This camera for ``/api/cameras``: state, rate, people in view and today's people by verdict."""
+        today = start_of_today() if today is None else today
+        return {"name": self.camera, "status": camera_status(self.state), "state": self.state,
+                "source": public_name(self.source.name), "fps": round(self.fps, 2), "frames": self.frames_done,
+                "in_view": counts_of(self.in_view()), "today": people_counts(history.counts(self.camera, today)),
+                "source_status": self.status.as_dict()}
+
+    def faces(self) -> tuple[Counter, Counter, list[dict]]:
+        """Faces in the newest frame, since the start, and the latest verdict changes."""
+        with self.view.mutex:
+            return Counter(self.view.now), Counter(self.view.total), list(self.view.recent)
 
 
-def stats_body(state: str, source: str | None, frames: int, fps: float, now: dict[str, int], total: dict[str, int],
-               recent: list[dict], people: Counter | None = None, source_status: dict | None = None) -> dict:
-    """The ``/stats`` answer, with or without a stream (one shape, so clients need no special case)."""
-    people = people or Counter()
+def camera_status(state: str) -> str:
+    """``running``, ``reconnecting`` (down, trying again) or ``stopped``, as ``/api/cameras`` tells it."""
+    if state in ("running", "starting", "stopped"):
+        return "stopped" if state == "stopped" else "running"
+    return "reconnecting"
+
+
+def counts_of(counter: Counter) -> dict:
+    return {lab: counter.get(lab, 0) for lab in (*LABELS, UNSETTLED)}
+
+
+def stats_body(workers: list[CameraWorker], history: History) -> dict:
+    """The ``/stats`` answer over every camera, with or without one (one shape, so clients need no special case).
+
+    ``now``/``total`` and ``compliance_now``/``compliance_total`` count faces (face-frames) as they always
+    did; ``people`` and ``compliance`` count each person once: today's people (history) and those in view.
+    """
+    now, total, recent = Counter(), Counter(), []
+    for worker in workers:
+        n, t, r = worker.faces()
+        now.update(n)
+        total.update(t)
+        recent += r
+    people = history.counts(since=start_of_today())
+    for worker in workers:
+        people.update(worker.in_view())
+    first = workers[0] if workers else None
     return {
-        "stream": state,
-        "source": source,
-        "frames": frames,
-        "fps": round(fps, 2),
+        "stream": first.state if first else "off",
+        "source": public_name(first.source.name) if first else None,
+        "frames": sum(w.frames_done for w in workers),
+        "fps": round(sum(w.fps for w in workers), 2),
         "now": {lab: now.get(lab, 0) for lab in LABELS},
         "total": {lab: total.get(lab, 0) for lab in LABELS},
         "compliance_now": compliance(now),
         "compliance_total": compliance(total),
-        "recent_changes": recent,
-        "people": {lab: people[lab] for lab in (*LABELS, "checking")},
-        "source_status": source_status,
+        "recent_changes": sorted(recent, key=lambda e: e["time"])[-20:],
+        **people_counts(people),
+        "source_status": first.status.as_dict() if first else None,
+        "cameras": [w.camera for w in workers],
     }
 
 
