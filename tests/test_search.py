@@ -16,8 +16,8 @@ skimage_data = pytest.importorskip("skimage.data")
 @pytest.fixture(scope="module")
 def video_finder():
     """The finder as video runs it: a 40 px floor (``detector.pipeline.VIDEO_MIN_FACE``)."""
-    from detector.pipeline import VIDEO_MIN_FACE
     from detector.faces import FinderConfig, make_finder
+    from detector.pipeline import VIDEO_MIN_FACE
 
     return make_finder("onnx", FinderConfig(min_face_size=VIDEO_MIN_FACE))
 

@@ -160,6 +160,8 @@ class _Reader:
             header = re.match(r"^\[\[?\s*([A-Za-z0-9_.-]+)\s*\]\]?", stripped)
             if header:
                 current = header.group(1)
+                if table == "" and current == key:  # a whole table the site does not know
+                    return number
                 if current == table:
                     seen += 1
                     header_line = number if seen == index else header_line

@@ -1,0 +1,147 @@
+"""A site from one file: cameras, people counted once, history kept across a restart, config mistakes.
+
+Real servers on loopback, the real pipeline, real SQLite; the clips are the
+embedded demo clip (two painted astronauts whose masks go through every state).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import ROOT, start_server, stop_server
+
+from detector.loop import FrameLoop
+from detector.pipeline import PipelineConfig
+from detector.sources import open_source
+from detector.types import LABELS
+
+
+class Records:
+    """A frame-loop sink that keeps the people handed to it."""
+
+    def __init__(self) -> None:
+        self.got = []
+
+    def write(self, frame, annotated) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def people(self, people) -> None:
+        self.got += people
+
+
+def test_one_record_per_person_with_the_verdict_the_clip_ends_on(pipeline, demo_clip: Path) -> None:
+    """The demo clip shows each astronaut worn, under the nose, on the chin and bare (in two orders): one
+    record per face, its verdict the state it ends in, its frames shared as the states were."""
+    video = pipeline.with_faces(PipelineConfig.video().faces)
+    source, records = open_source(str(demo_clip)), Records()
+    loop = FrameLoop(video, source.stills, source.fps, [records])
+    for frame in source:
+        loop.step(frame)
+    loop.hand_over(loop.ledger.finish())
+    people = records.got
+    assert len(people) == 2, [p.to_json() for p in people]
+    assert sorted(p.verdict for p in people) == ["incorrect", "no_mask"]  # left ends bare, right on the chin
+    for person in people:
+        shares = person.shares
+        assert 0.35 <= shares["incorrect"] <= 0.65 and 0.15 <= shares["mask"] <= 0.35, shares
+        assert 0.15 <= shares["no_mask"] <= 0.35 and person.best_quality >= 0.5
+        assert person.last_seen > person.first_seen
+
+
+def site_file(folder: Path, clip: Path, history: Path, extra: str = "") -> Path:
+    path = folder / "site.toml"
+    path.write_text(f'node = "test-node"\n\n[[camera]]\nname = "front"\nsource = "{clip}"\n\n'
+                    f'[[camera]]\nname = "back"\nsource = "{clip}"\nfps = 10\nmin_face = 30\n\n'
+                    f'[history]\npath = "{history.name}"\nretention_days = 7\n{extra}')
+    return path
+
+
+def wait_for(check, seconds: float = 90.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"not within {seconds} s")
+
+
+def test_two_cameras_count_people_and_keep_them_across_a_restart(demo_clip: Path, tmp_path: Path) -> None:
+    config = site_file(tmp_path, demo_clip, tmp_path / "people.db")
+    proc, base = start_server(["--config", str(config)], tmp_path / "serve.log")
+    try:
+        cameras = httpx.get(f"{base}/api/cameras").json()["cameras"]
+        assert [c["name"] for c in cameras] == ["front", "back"]
+
+        def both_counted():
+            cams = httpx.get(f"{base}/api/cameras").json()["cameras"]
+            return cams if all(sum(c["today"]["people"].values()) >= 2 for c in cams) else None
+
+        cameras = wait_for(both_counted)
+        assert all(c["status"] == "running" and c["fps"] > 0 for c in cameras)
+        people = httpx.get(f"{base}/api/people", params={"camera": "back"}).json()["people"]
+        assert people and {p["camera"] for p in people} == {"back"}
+        assert {p["verdict"] for p in people} <= {*LABELS, "checking"} and "incorrect" in {p["verdict"] for p in people}
+        only = httpx.get(f"{base}/api/people", params={"label": "no_mask"}).json()["people"]
+        assert only and {p["verdict"] for p in only} == {"no_mask"}
+        hours = httpx.get(f"{base}/api/compliance", params={"bucket": "hour"}).json()["buckets"]
+        assert hours and sum(sum(b["people"].values()) for b in hours) >= 4
+        assert httpx.get(f"{base}/api/people.csv").text.startswith("camera,track,first_seen")
+        assert httpx.get(f"{base}/api/people", params={"camera": "side"}).status_code == 404
+        assert httpx.get(f"{base}/api/people", params={"label": "maybe"}).status_code == 400
+        with httpx.stream("GET", f"{base}/cameras/back/stream", timeout=30) as r:
+            assert r.status_code == 200 and b"\xff\xd8" in next(r.iter_bytes())
+        assert httpx.get(f"{base}/cameras/side/stream").status_code == 404
+        metrics = httpx.get(f"{base}/metrics").text
+        assert 'maskdet_frames_processed_total{camera="back"}' in metrics and 'camera="front"' in metrics
+        stats = httpx.get(f"{base}/stats").json()
+        assert stats["cameras"] == ["front", "back"] and stats["compliance"] is not None
+    finally:
+        assert stop_server(proc) == 130
+    with sqlite3.connect(tmp_path / "people.db") as db:
+        stored = db.execute("SELECT COUNT(*) FROM people").fetchone()[0]
+    assert stored >= 4
+    restarted = time.time()
+    proc, base = start_server(["--config", str(config)], tmp_path / "serve2.log")
+    try:
+        kept = httpx.get(f"{base}/api/people", params={"limit": 100000}).json()["people"]
+        assert sum(p["last_seen"] < restarted for p in kept) == stored  # every record from before, none lost
+        today = sum(sum(c["today"]["people"].values()) for c in httpx.get(f"{base}/api/cameras").json()["cameras"])
+        assert today >= stored
+    finally:
+        stop_server(proc)
+
+
+BAD_SITES = {
+    "unknown key": ('[[camera]]\nname = "a"\nsource = "x.mp4"\ncolour = "red"\n', ":4: unknown key 'colour'"),
+    "duplicate name": ('[[camera]]\nname = "a"\nsource = "x.mp4"\n\n[[camera]]\nname = "a"\nsource = "y.mp4"\n',
+                       ":6: camera name 'a' is used twice"),
+    "source type": ('[[camera]]\nname = "a"\nsource = 2.5\n', ":3: source must be"),
+    "no camera": ('node = "n"\n', "no [[camera]]"),
+    "not toml": ('[[camera]\nname = "a"\n', "not valid TOML"),
+    "bad name": ('[[camera]]\nname = "front door"\nsource = "x.mp4"\n', ":2: name must be"),
+    "unknown table": ('[[camera]]\nname = "a"\nsource = "x.mp4"\n[histroy]\npath = "a.db"\n', ":4: unknown key 'histroy'"),
+    "wrong type": ('[[camera]]\nname = "a"\nsource = "x.mp4"\nfps = "fast"\n', ":4: fps must be"),
+    "missing file": ('[[camera]]\nname = "a"\nsource = "/nonexistent/x.mp4"\n', "camera a:"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SITES))
+def test_a_config_mistake_is_one_line_naming_file_and_line(case: str, tmp_path: Path) -> None:
+    text, said = BAD_SITES[case]
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    result = subprocess.run([sys.executable, "-m", "detector", "serve", "--config", str(path), "--port", "0"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert said in lines[0] and (str(path) in lines[0] or case == "missing file"), lines[0]
