@@ -60,7 +60,7 @@ def create_app(pipeline: Pipeline, source: Source | None = None, token: str | No
                max_upload: int = DEFAULT_MAX_UPLOAD, hosts: list[str] | None = None,
                uploads: UploadQueue | None = None, cameras: list[Camera] | None = None,
                history: History | None = None, outputs: list | None = None,
-               privacy: PrivacyConfig | None = None) -> FastAPI:
+               privacy: PrivacyConfig | None = None, metrics: Metrics | None = None) -> FastAPI:
     """The service; each camera (or ``source``, a one-camera site named ``main``) is watched by its own worker.
 
     ``pipeline`` judges uploads as photos; each camera runs it with its own smallest face (video's default:
@@ -68,7 +68,7 @@ def create_app(pipeline: Pipeline, source: Source | None = None, token: str | No
     this machine's loopback names only); ``uploads`` bounds the uploads judged and held at once;
     ``history`` keeps people (default: in memory); ``outputs`` get every person and verdict (MQTT, webhook).
     """
-    metrics, started = Metrics(), time.time()
+    metrics, started = metrics or Metrics(), time.time()
     uploads = uploads or UploadQueue()
     history = history or History()
     privacy = privacy or PrivacyConfig()
@@ -80,6 +80,8 @@ def create_app(pipeline: Pipeline, source: Source | None = None, token: str | No
         app.state.closing = False
         app.state.workers = {c.config.name: camera_worker(c, pipeline, metrics, history, outputs or [], privacy)
                              for c in cameras}
+        for output in outputs or []:
+            output.start()
         for worker in app.state.workers.values():
             worker.start()
         try:
@@ -88,6 +90,8 @@ def create_app(pipeline: Pipeline, source: Source | None = None, token: str | No
             app.state.closing = True
             for worker in app.state.workers.values():
                 await run_in_threadpool(worker.stop)
+            for output in outputs or []:  # after the cameras: the people still in view go out too
+                await run_in_threadpool(output.stop)
             await run_in_threadpool(uploads.close)
 
     # FastAPIOffline serves the /docs assets itself: a door-camera box often has no internet for a CDN

@@ -34,6 +34,8 @@ from detector.service.limits import (
     quiet_accept_floods,
     raise_descriptor_limit,
 )
+from detector.service.metrics import Metrics
+from detector.service.mqtt import MqttOutput
 from detector.service.security import allowed_hosts, is_loopback
 from detector.service.uploads import UploadQueue
 from detector.service.workers import public_name
@@ -160,8 +162,16 @@ def _run_server(args: argparse.Namespace, sock: socket.socket, pipeline: Any, si
     hosts = allowed_hosts(args.host, args.allowed_host)
     uploads = UploadQueue(args.upload_workers, args.upload_queue)
     history = History(site.history.path, site.history.retention_days) if site is not None else History()
+    metrics, outputs = Metrics(), []
+    if site is not None and site.mqtt is not None:
+        mqtt = MqttOutput(site.mqtt, site.node, metrics, states=dict, snapshots=site.privacy.snapshots,
+                          blur=site.privacy.blur_faces)
+        outputs.append(mqtt)
     app = create_app(pipeline, token=args.token, max_upload=args.max_upload, hosts=hosts, uploads=uploads,
-                     cameras=cameras, history=history, privacy=site.privacy if site is not None else None)
+                     cameras=cameras, history=history, privacy=site.privacy if site is not None else None,
+                     metrics=metrics, outputs=outputs)
+    if outputs:
+        mqtt.states = lambda: {name: w.summary(history) for name, w in app.state.workers.items()}
 
     class Server(uvicorn.Server):
         stop_signal: int | None = None
