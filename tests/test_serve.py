@@ -56,7 +56,7 @@ def test_health_docs_and_stats(server: str) -> None:
     assert set(stats["now"]) == set(LABELS) and stats["source"].endswith("demo.mp4")
     assert stats["source_status"]["state"] == "running" and set(stats["people"]) == {*LABELS, "checking"}
     page = httpx.get(f"{server}/")
-    assert page.status_code == 200 and 'id="stream"' in page.text
+    assert page.status_code == 200 and 'id="view"' in page.text and '/cameras/' in page.text
 
 
 @pytest.mark.parametrize("as_multipart", [True, False], ids=["multipart", "raw-body"])
@@ -209,6 +209,10 @@ def test_browser_sees_the_stream_and_counts(server: str) -> None:
             assert page.is_hidden("#nostream")
             shot = cv2.imdecode(np.frombuffer(page.locator("#stream").screenshot(), np.uint8), cv2.IMREAD_GRAYSCALE)
             assert shot.shape[1] > 100 and shot.std() > 20, "the MJPEG stream is drawn"
+            wait_until(lambda: sum(number(page, f"#people-{lab}") for lab in ("mask", "incorrect", "no_mask")) > 0)
+            wait_until(lambda: page.inner_text("#cam-main").startswith("main: running"))
+            wait_until(lambda: page.locator("#chart rect").count() > 0)  # this hour's compliance, drawn
+            assert page.inner_text("#compliance-people").endswith("%")
         finally:
             browser.close()
     assert not [m for m in console if "Content Security Policy" in m], console
