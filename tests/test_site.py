@@ -145,3 +145,49 @@ def test_a_config_mistake_is_one_line_naming_file_and_line(case: str, tmp_path: 
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert said in lines[0] and (str(path) in lines[0] or case == "missing file"), lines[0]
+
+
+class Receiver:
+    """A real HTTP server on loopback that takes webhook POSTs; its first answer is a 500 (a retry must follow)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        self.posts: list[dict] = []
+        self.failed = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if not outer.failed:
+                    outer.failed += 1
+                    self.send_response(500)
+                else:
+                    outer.posts.append(body)
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_webhook_gets_the_people_it_asked_for_and_a_failed_post_is_retried(demo_clip: Path, tmp_path: Path) -> None:
+    receiver = Receiver()
+    extra = f'\n[webhook]\nurl = "{receiver.url}"\nlabels = ["incorrect", "no_mask"]\nretries = 2\n'
+    config = site_file(tmp_path, demo_clip, tmp_path / "people.db", extra)
+    proc, _ = start_server(["--config", str(config)], tmp_path / "serve.log")
+    try:
+        wait_for(lambda: any(p["event"] == "left" for p in receiver.posts))
+    finally:
+        stop_server(proc)
+    assert receiver.failed == 1
+    assert {p["label"] for p in receiver.posts} <= {"incorrect", "no_mask"}
+    left = [p for p in receiver.posts if p["event"] == "left"]
+    assert left and all(p["node"] == "test-node" and "shares" in p and "snapshot" not in p for p in left)

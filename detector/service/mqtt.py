@@ -16,7 +16,6 @@ so the frame loop never waits on the network.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import threading
@@ -24,11 +23,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import cv2
 from paho.mqtt import client as mqtt
 
 from detector.people import Person
 from detector.service.config import MqttConfig
+from detector.service.messages import person_message, verdict_message
 from detector.service.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -74,19 +73,11 @@ class MqttOutput:
         self.client.loop_stop()
 
     def verdict(self, event: dict) -> None:
-        payload = {"event": "verdict", "node": self.node, "camera": event["camera"], "track": event["track"],
-                   "label": event["new"], "previous": event["old"], "score": event["score"], "time": event["time"]}
-        self._queue(f"{self.base}/{event['camera']}/person", json.dumps(payload))
+        self._queue(f"{self.base}/{event['camera']}/person", json.dumps(verdict_message(event, self.node)))
 
     def person(self, person: Person) -> None:
-        payload = {"event": "left", "node": self.node, "label": person.verdict, "time": round(person.last_seen, 3),
-                   **person.to_json()}
-        if self.wants_snapshots and person.best_crop is not None and person.best_crop.size:
-            crop = cv2.GaussianBlur(person.best_crop, (31, 31), 0) if self.blur else person.best_crop
-            ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
-            if ok:
-                payload["snapshot"] = base64.b64encode(jpeg.tobytes()).decode("ascii")
-        self._queue(f"{self.base}/{person.camera}/person", json.dumps(payload))
+        message = person_message(person, self.node, self.wants_snapshots, self.blur)
+        self._queue(f"{self.base}/{person.camera}/person", json.dumps(message))
 
     def _queue(self, topic: str, payload: str, retain: bool = False) -> None:
         if len(self._pending) >= self.config.queue:

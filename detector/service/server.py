@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from detector.service.metrics import Metrics
 from detector.service.mqtt import MqttOutput
 from detector.service.security import allowed_hosts, is_loopback
 from detector.service.uploads import UploadQueue
+from detector.service.webhook import WebhookOutput
 from detector.service.workers import public_name
 from detector.sources import SourceError, open_source
 
@@ -157,21 +159,29 @@ def open_cameras(site: SiteConfig) -> list[Camera]:
     return cameras
 
 
+def site_outputs(site: SiteConfig | None, metrics: Metrics, states: Callable[[], dict[str, dict]]) -> list:
+    """Where the site's events go besides this machine: MQTT, a webhook, or nowhere (the default)."""
+    if site is None:
+        return []
+    outputs: list = []
+    if site.mqtt is not None:
+        outputs.append(MqttOutput(site.mqtt, site.node, metrics, states, snapshots=site.privacy.snapshots,
+                                  blur=site.privacy.blur_faces))
+    if site.webhook is not None:
+        outputs.append(WebhookOutput(site.webhook, site.node, metrics))
+    return outputs
+
+
 def _run_server(args: argparse.Namespace, sock: socket.socket, pipeline: Any, site: SiteConfig | None,
                 cameras: list[Camera]) -> int:
     hosts = allowed_hosts(args.host, args.allowed_host)
     uploads = UploadQueue(args.upload_workers, args.upload_queue)
     history = History(site.history.path, site.history.retention_days) if site is not None else History()
-    metrics, outputs = Metrics(), []
-    if site is not None and site.mqtt is not None:
-        mqtt = MqttOutput(site.mqtt, site.node, metrics, states=dict, snapshots=site.privacy.snapshots,
-                          blur=site.privacy.blur_faces)
-        outputs.append(mqtt)
+    metrics = Metrics()
+    outputs = site_outputs(site, metrics, lambda: {name: w.summary(history) for name, w in app.state.workers.items()})
     app = create_app(pipeline, token=args.token, max_upload=args.max_upload, hosts=hosts, uploads=uploads,
                      cameras=cameras, history=history, privacy=site.privacy if site is not None else None,
                      metrics=metrics, outputs=outputs)
-    if outputs:
-        mqtt.states = lambda: {name: w.summary(history) for name, w in app.state.workers.items()}
 
     class Server(uvicorn.Server):
         stop_signal: int | None = None
