@@ -2,8 +2,9 @@
 
 Every expected failure (a missing file, no camera, an unwritable output)
 ends with one line on stderr and exit status 2, never a traceback
-(``detector.console``). ``python -m detector serve`` hands over to the
-service's own command (``detector.service.server``).
+(``detector.console``). ``python -m detector serve`` and ``python -m detector
+dashboard`` hand over to the service's own commands (``detector.service.server``,
+``detector.service.dashboard``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m detector",
         description="Tell for every face whether a mask is worn correctly, incorrectly or not at all.",
-        epilog="Serve over HTTP instead: python -m detector serve --help",
+        epilog="Serve over HTTP instead: python -m detector serve --help; watch many nodes on one MQTT broker: "
+               "python -m detector dashboard --help",
     )
     p.add_argument("--source", default="0", help="webcam index, video file, image, folder of images or stream URL (default: 0)")
     p.add_argument("--demo", action="store_true", help="run on the embedded demo clip (no camera or data needed)")
@@ -56,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         from detector.service.server import main as serve_main
 
         return serve_main(argv[1:])
+    if argv[:1] == ["dashboard"]:
+        from detector.service.dashboard import main as dashboard_main
+
+        return dashboard_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if args.min_face is not None and args.min_face < 12:
