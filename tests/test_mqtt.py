@@ -63,7 +63,7 @@ class Subscriber:
         self.messages: list[tuple[float, str, bytes, bool]] = []
         self.lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-subscriber")
-        self.client.on_connect = lambda c, u, f, r, p: c.subscribe("maskdet/#", qos=1)
+        self.client.on_connect = lambda c, u, f, r, p: c.subscribe([("maskdet/#", 1), ("homeassistant/#", 1)])
         self.client.on_message = self._got
         self.client.reconnect_delay_set(0.5, 2)
         self.client.connect("127.0.0.1", port)
@@ -101,7 +101,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 def site(tmp_path: Path, clip: Path, port: int, node: str) -> Path:
     path = tmp_path / f"{node}.toml"
     path.write_text(f'node = "{node}"\n\n[[camera]]\nname = "front"\nsource = "{clip}"\n\n'
-                    f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nsnapshot = true\n')
+                    f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nsnapshot = true\nqueue = 3\nhome_assistant = true\n')
     return path
 
 
@@ -123,9 +123,15 @@ def test_people_states_and_status_reach_a_subscriber_and_survive_the_broker(brok
         assert left["label"] in ("mask", "incorrect", "no_mask", "checking") and set(left["shares"]) >= {"mask"}
         assert base64.b64decode(left["snapshot"])[:2] == b"\xff\xd8"  # a JPEG of their best frame
 
-        broker.stop()  # the broker goes away: the node keeps judging
-        time.sleep(3)
+        sensor = json.loads(sub.wait("homeassistant/sensor/maskdet_east_front_no_mask/config"))
+        assert sensor["state_topic"] == "maskdet/east/front/state" and "today.people.no_mask" in sensor["value_template"]
+
+        broker.stop()  # the broker goes away: the node keeps judging, holding at most 3 messages
+        time.sleep(5)
         assert httpx.get(f"{base}/health").json()["status"] == "ok"
+        dropped = next(line for line in httpx.get(f"{base}/metrics").text.splitlines()
+                       if line.startswith('maskdet_messages_dropped_total{output="mqtt"}'))
+        assert float(dropped.split()[-1]) > 0, "a state a second for 5 s overflows a queue of 3: the oldest go"
         back = time.time()
         broker.start()
         assert sub.wait("maskdet/east/status", after=back) == b"online"

@@ -212,6 +212,7 @@ def test_browser_sees_the_stream_and_counts(server: str) -> None:
             wait_until(lambda: sum(number(page, f"#people-{lab}") for lab in ("mask", "incorrect", "no_mask")) > 0)
             wait_until(lambda: page.inner_text("#cam-main").startswith("main: running"))
             wait_until(lambda: page.locator("#chart rect").count() > 0)  # this hour's compliance, drawn
+            wait_until(lambda: page.locator("#chart-days rect").count() > 0)  # and today's
             assert page.inner_text("#compliance-people").endswith("%")
         finally:
             browser.close()

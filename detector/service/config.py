@@ -21,6 +21,7 @@ standard library's ``tomllib``)::
     port = 1883
     topic_prefix = "maskdet"
     snapshot = false               # a JPEG of each person's best frame in their message
+    home_assistant = false         # announce a sensor per camera and label to Home Assistant
 
     [webhook]
     url = "https://example.com/hook"
@@ -89,6 +90,8 @@ class MqttConfig:
     """Put a base64 JPEG of the person's best frame in their message."""
     queue: int = 1000
     """Messages kept while the broker is away; the oldest are dropped (and counted) beyond this."""
+    home_assistant: bool = False
+    """Announce one sensor per camera and label (people today) by Home Assistant's MQTT discovery."""
 
 
 @dataclass
@@ -245,6 +248,8 @@ class _Reader:
         if site.mqtt is not None:
             if not 0 < site.mqtt.port < 65536:
                 raise self.fail("mqtt", "port", f"port must be between 1 and 65535, not {site.mqtt.port}")
+            if site.mqtt.queue < 1:
+                raise self.fail("mqtt", "queue", "queue must be at least 1")
             if not site.mqtt.topic_prefix or any(c in site.mqtt.topic_prefix for c in "#+"):
                 raise self.fail("mqtt", "topic_prefix", "topic_prefix must be a topic without '#' or '+'")
         if site.webhook is not None:

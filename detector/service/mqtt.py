@@ -29,6 +29,7 @@ from detector.people import Person
 from detector.service.config import MqttConfig
 from detector.service.messages import person_message, verdict_message
 from detector.service.metrics import Metrics
+from detector.types import LABELS
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,9 @@ class MqttOutput:
             log.warning("MQTT broker %s:%s refused us: %s", self.config.host, self.config.port, reason)
             return
         client.publish(f"{self.base}/status", "online", qos=1, retain=True)
+        if self.config.home_assistant:
+            for topic, payload in discovery(self.config.topic_prefix, self.node, list(self.states())):
+                client.publish(topic, payload, qos=1, retain=True)
         self._sent_state.clear()  # the broker may have restarted without its retained states
         self._wake.set()
 
@@ -116,3 +120,25 @@ class MqttOutput:
             if self._sent_state.get(camera) != text:
                 self._sent_state[camera] = text
                 self._queue(f"{self.base}/{camera}/state", text, retain=True)
+
+
+def discovery(prefix: str, node: str, cameras: list[str]) -> list[tuple[str, str]]:
+    """Home Assistant's MQTT discovery: one sensor per camera and label (people today), read from the
+    camera's retained state and unavailable while the node is offline."""
+    out = []
+    for camera in cameras:
+        for label in (*LABELS, "checking"):
+            uid = f"maskdet_{node}_{camera}_{label}".replace("-", "_")
+            config = {
+                "name": f"{camera} people {label.replace('_', ' ')} today",
+                "unique_id": uid,
+                "state_topic": f"{prefix}/{node}/{camera}/state",
+                "value_template": f"{{{{ value_json.today.people.{label} }}}}",
+                "unit_of_measurement": "people",
+                "state_class": "total",
+                "availability_topic": f"{prefix}/{node}/status",
+                "device": {"identifiers": [f"maskdet_{node}"], "name": f"Mask detector {node}",
+                           "manufacturer": "mask-detector"},
+            }
+            out.append((f"homeassistant/sensor/{uid}/config", json.dumps(config)))
+    return out
