@@ -211,24 +211,31 @@ class CameraWorker(threading.Thread):
         self.loop.restart()  # a looped file jumps back, a camera reconnects: old tracks do not continue
 
     def _play(self) -> int:
-        rate = self.source.fps or 25.0
-        if self.fps_cap:
-            rate = min(rate, self.fps_cap)
-        pace = STILL_SECONDS if self.source.stills else (1.0 / self.fps_cap if self.source.live and self.fps_cap
-                                                        else 0.0 if self.source.live else 1.0 / rate)
-        step = 1 if self.source.live or self.source.stills else max(1, round((self.source.fps or rate) / rate))
+        """One pass: a file at its own speed (frames judged at most ``fps_cap`` a second), a live source's
+        newest frames (at most ``fps_cap`` a second), a folder's photos ``STILL_SECONDS`` each."""
         frames: Iterator[Frame] = iter(self.source)
-        shown = 0
+        played = not self.source.live and not self.source.stills
+        gap = 1.0 / self.fps_cap if self.fps_cap else 0.0
+        pace = STILL_SECONDS if self.source.stills else gap
+        shown, next_time, last_time = 0, 0.0, None
         try:
-            next_due = time.monotonic()
+            due = time.monotonic()
             for frame in frames:
-                if frame.index % step:
-                    continue  # a file faster than the camera's cap: judged at the cap, still in real time
+                if played:
+                    if frame.time + 1e-6 < next_time:
+                        continue  # a file faster than the cap: judged at the cap
+                    next_time = max(next_time + gap, frame.time)
+                    if last_time is not None:  # the clip's own pace; never racing ahead to catch up
+                        due = max(due + frame.time - last_time, time.monotonic())
+                        if self._halt.wait(max(0.0, due - time.monotonic())):
+                            break
+                    last_time = frame.time
                 self._process(frame)
                 shown += 1
-                next_due = max(next_due + pace, time.monotonic())
-                if self._halt.wait(max(0.0, next_due - time.monotonic())):
-                    break
+                if not played:
+                    due = max(due + pace, time.monotonic())
+                    if self._halt.wait(max(0.0, due - time.monotonic())):
+                        break
         finally:
             close = getattr(frames, "close", None)
             if close is not None:  # stops a live source's reader thread
