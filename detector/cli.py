@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from detector.console import EXIT_OUTPUT_CLOSED, FLOAT_HELP, fail, quiet_native_logs
+from detector.console import EXIT_OUTPUT_CLOSED, FLOAT_HELP, OneLineParser, at_least, fail, quiet_native_logs
 
 if TYPE_CHECKING:  # the real import is deferred: --help and argument errors must stay instant
     from detector.pipeline import PipelineConfig
@@ -25,7 +25,10 @@ if TYPE_CHECKING:  # the real import is deferred: --help and argument errors mus
     from detector.sources import Source
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    """The one parser of ``python -m detector``: the analysis by default, ``serve`` and ``dashboard`` as subcommands."""
+    from detector.service.options import add_dashboard_arguments, add_serve_arguments
+
+    p = OneLineParser(
         prog="python -m detector",
         description="Tell for every face whether a mask is worn correctly, incorrectly or not at all.",
         epilog="Serve over HTTP instead: python -m detector serve --help; watch many nodes on one MQTT broker: "
@@ -38,40 +41,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write one JSON line per frame here ('-' for standard output)")
     p.add_argument("--no-window", action="store_true", help="do not open a window")
     p.add_argument("--finder", choices=("onnx", "reference"), default="onnx", help="face finder backend (default: onnx)")
-    p.add_argument("--min-face", type=int, help="smallest face side to look for, in pixels "
+    p.add_argument("--min-face", type=at_least(12, " pixels"), help="smallest face side to look for, in pixels "
                    "(default: 40 on video and cameras, 20 on photos)")
-    p.add_argument("--detect-every", type=int, help="on video, full face detection every K frames, "
+    p.add_argument("--detect-every", type=at_least(1), help="on video, full face detection every K frames, "
                    "ONet following the faces in between (default: 3)")
-    p.add_argument("--search-side", type=int, help="search for faces on a copy at most this many pixels on its "
-                   "longest side; landmarks and crops still use every pixel (default: 1920: 4K is halved)")
-    p.add_argument("--confirm-frames", type=int, help="on video, show a face once it was seen in N frames, "
+    p.add_argument("--search-side", type=at_least(64, " pixels"), help="search for faces on a copy at most this "
+                   "many pixels on its longest side; landmarks and crops still use every pixel (default: 1920: 4K is halved)")
+    p.add_argument("--confirm-frames", type=at_least(1), help="on video, show a face once it was seen in N frames, "
                    "so a one-frame false face never shows (default: 2; 1 shows every face at once)")
     p.add_argument("--float", action="store_true", help=FLOAT_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    commands = p.add_subparsers(dest="command", metavar="{serve,dashboard}")
+    add_serve_arguments(commands.add_parser("serve", help="serve the detector over HTTP: a page, an API, cameras",
+                                            description="Serve the face-mask detector over HTTP."))
+    add_dashboard_arguments(commands.add_parser("dashboard", help="one view of every node on an MQTT broker",
+                                                description="One view of every node and camera on an MQTT broker."))
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     quiet_native_logs()
-    if argv[:1] == ["serve"]:
-        from detector.service.server import main as serve_main
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a mistake said in one line
+        return int(done.code or 0)
+    if args.command == "serve":
+        from detector.service.server import serve
 
-        return serve_main(argv[1:])
-    if argv[:1] == ["dashboard"]:
-        from detector.service.dashboard import main as dashboard_main
+        return serve(args)
+    if args.command == "dashboard":
+        from detector.service.dashboard import dashboard
 
-        return dashboard_main(argv[1:])
-    args = build_parser().parse_args(argv)
+        return dashboard(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    if args.min_face is not None and args.min_face < 12:
-        return fail("--min-face must be at least 12 pixels")
-    if args.detect_every is not None and args.detect_every < 1:
-        return fail("--detect-every must be at least 1")
-    if args.search_side is not None and args.search_side < 64:
-        return fail("--search-side must be at least 64 pixels")
-    if args.confirm_frames is not None and args.confirm_frames < 1:
-        return fail("--confirm-frames must be at least 1")
     from detector.run import Stop, raise_stop, signals_handled
 
     try:  # a stop signal while the models load ends the run at once, with the signal's status

@@ -7,8 +7,10 @@ traceback; the command line and the service both say it through ``fail``.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+from collections.abc import Callable
 
 EXIT_BAD_INPUT = 2
 EXIT_OUTPUT_CLOSED = 128 + 13
@@ -30,3 +32,35 @@ def quiet_native_logs() -> None:
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a mistake is one ``error:`` line and status 2, like every other failure of the
+    detector (argparse's own is a usage block and ``prog: error: ...``)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise SystemExit(fail(f"{message} (see {self.prog} --help)"))
+
+
+def at_least(minimum: int, unit: str = "") -> Callable[[str], int]:
+    """An argparse ``type=`` for a whole number no smaller than ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}{unit}, not {value}")
+        return value
+
+    parse.__name__ = "number"  # argparse names the type in its message
+    return parse
+
+
+def port_number(text: str) -> int:
+    """An argparse ``type=`` for a TCP port (0: any free one)."""
+    value = at_least(0)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, not {value}")
+    return value

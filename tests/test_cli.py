@@ -115,8 +115,8 @@ BAD_INPUTS: dict[str, tuple[list[str], str]] = {
     "output over the photos": (["--source", "{tmp}/two", "--output", "{tmp}/two"], "write over the source"),
     "output folder's parent missing": (["--source", "{tmp}/ok.png", "--output", "{tmp}/no/out"], "folder does not exist"),
     "unwritable json": (["--source", "{tmp}/ok.png", "--json", "{tmp}/no/x.jsonl"], "cannot write JSON"),
-    "tiny search side": (["--source", "{tmp}/ok.png", "--search-side", "10"], "--search-side must be at least 64"),
-    "no confirmation": (["--source", "{tmp}/ok.png", "--confirm-frames", "0"], "--confirm-frames must be at least 1"),
+    "tiny search side": (["--source", "{tmp}/ok.png", "--search-side", "10"], "--search-side: must be at least 64"),
+    "no confirmation": (["--source", "{tmp}/ok.png", "--confirm-frames", "0"], "--confirm-frames: must be at least 1"),
 }
 """Case -> (arguments, with {tmp} for the test's folder; what the one error line must say)."""
 

@@ -66,6 +66,5 @@ def test_float_flag_and_the_reference_pipeline_run_the_float_nets():
         assert (config.classifier, config.parts, config.neck) == tuple(str(p) for p in FLOAT_PATHS.values())
     default = pipeline_config(build_parser().parse_args([]))
     assert all(Path(path).parent == INT8_DIR for path in (default.classifier, default.parts, default.neck))
-    from detector.service.server import build_parser as serve_parser
-
-    assert serve_parser().parse_args(["--float"]).float and not serve_parser().parse_args([]).float
+    parser = build_parser()
+    assert parser.parse_args(["serve", "--float"]).float and not parser.parse_args(["serve"]).float

@@ -32,13 +32,13 @@ from detector.service.auth import BearerAuth
 from detector.service.config import CameraConfig, PrivacyConfig
 from detector.service.history import History
 from detector.service.metrics import Metrics
+from detector.service.options import DEFAULT_MAX_UPLOAD
 from detector.service.security import LOOPBACK_NAMES, SecurityHeaders, page_policy
 from detector.service.uploads import OPENAPI_BODY, OPENAPI_RESPONSES, UploadError, UploadQueue, decode_photo, read_upload
 from detector.service.workers import DOWN_STATES, CameraWorker, LiveView, public_name, stats_body
 from detector.sources import Source
 from detector.types import Face
 
-DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
 PAGE = importlib.resources.files("detector.service") / "page.html"
 """The live page, package data like the nets, so an installed service finds it from any folder."""
 

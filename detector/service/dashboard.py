@@ -168,21 +168,8 @@ def create_dashboard(fleet: Fleet, hosts: list[str] | None = None) -> FastAPI:
     return app
 
 
-def broker_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (or ``HOST``, port 1883) for argparse."""
-    host, _, port = text.rpartition(":") if ":" in text else (text, "", "1883")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
-    return host, int(port)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m detector dashboard", description=__doc__.split("\n\n")[0])
-    p.add_argument("--mqtt", type=broker_address, required=True, metavar="HOST:PORT", help="the broker the nodes use")
-    p.add_argument("--topic-prefix", default="maskdet", help="the nodes' topic_prefix (default: maskdet)")
-    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+def dashboard(args: argparse.Namespace) -> int:
+    """The ``dashboard`` subcommand (its options: ``detector.service.options``)."""
     fleet = Fleet(args.topic_prefix)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.on_connect = lambda c, u, f, r, props: c.subscribe(f"{args.topic_prefix}/#", qos=1)

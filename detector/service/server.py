@@ -17,14 +17,13 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from detector.console import FLOAT_HELP, fail, quiet_native_logs
+from detector.console import fail
 from detector.run import Stop, raise_stop, signals_handled
-from detector.service.app import DEFAULT_MAX_UPLOAD, Camera, create_app
+from detector.service.app import Camera, create_app
 from detector.service.config import NAME, ConfigError, SiteConfig, load_site, one_camera
 from detector.service.history import History
 from detector.service.limits import (
@@ -42,29 +41,6 @@ from detector.service.uploads import UploadQueue
 from detector.service.webhook import WebhookOutput
 from detector.service.workers import public_name
 from detector.sources import SourceError, open_source
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m detector serve", description="Serve the face-mask detector over HTTP.")
-    p.add_argument("--source", help="stream this: webcam index, video file, image, folder or stream URL (default: none)")
-    p.add_argument("--demo", action="store_true", help="stream the embedded demo clip")
-    p.add_argument("--config", type=Path, metavar="SITE.toml",
-                   help="the site's cameras, history, MQTT and privacy settings (detector/service/config.py)")
-    p.add_argument("--node", help="this machine's name in MQTT topics (default: the config's node, else the host name)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
-    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (or ?token=) on every route but /health")
-    p.add_argument("--insecure", action="store_true", help="allow a --host other than this machine without --token")
-    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
-                   help="also answer requests for this host name (a DNS name or a proxy in front); repeatable")
-    p.add_argument("--max-upload", type=int, default=DEFAULT_MAX_UPLOAD, metavar="BYTES",
-                   help=f"largest image POST /detect accepts (default: {DEFAULT_MAX_UPLOAD} = 10 MiB)")
-    p.add_argument("--upload-workers", type=int, default=1, metavar="N",
-                   help="uploads judged at once, beside the stream (default: 1)")
-    p.add_argument("--upload-queue", type=int, default=8, metavar="N",
-                   help="uploads held waiting; more are answered 503 with Retry-After (default: 8)")
-    p.add_argument("--float", action="store_true", help=FLOAT_HELP)
-    return p
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -91,19 +67,12 @@ def check(args: argparse.Namespace) -> str | None:
     if not args.token and not args.insecure and not is_loopback(args.host):
         return (f"--host {args.host} lets other machines in: give --token (or --insecure to serve "
                 "anyone who can reach it)")
-    if args.max_upload <= 0:
-        return "--max-upload must be a positive number of bytes"
-    if args.upload_workers < 1 or args.upload_queue < 0:
-        return "--upload-workers must be at least 1 and --upload-queue at least 0"
-    if not 0 <= args.port <= 65535:
-        return f"--port must be between 0 and 65535, not {args.port}"
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The ``serve`` subcommand; every expected failure is one ``error:`` line and exit status 2."""
-    quiet_native_logs()
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+def serve(args: argparse.Namespace) -> int:
+    """The ``serve`` subcommand (its options: ``detector.service.options``); every expected failure is one
+    ``error:`` line and exit status 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     for name in ("python_multipart", "multipart"):  # a line per malformed upload: clients' errors, not ours
         logging.getLogger(name).setLevel(logging.ERROR)
