@@ -191,3 +191,50 @@ def test_a_webhook_gets_the_people_it_asked_for_and_a_failed_post_is_retried(dem
     assert {p["label"] for p in receiver.posts} <= {"incorrect", "no_mask"}
     left = [p for p in receiver.posts if p["event"] == "left"]
     assert left and all(p["node"] == "test-node" and "shares" in p and "snapshot" not in p for p in left)
+
+
+def test_blur_faces_leaves_no_face_recognisable_in_the_stream(pipeline, portraits) -> None:
+    """``[privacy] blur_faces``: the JPEG a viewer gets has every face box blurred; the rest is untouched."""
+    import cv2
+    import numpy as np
+
+    from detector.service.history import History
+    from detector.service.metrics import Metrics
+    from detector.service.workers import LiveView
+    from detector.types import Frame
+
+    image = portraits["none"]
+    faces = pipeline.analyse(image)
+    assert faces
+    x1, y1, x2, y2 = (int(v) for v in faces[0].box)
+
+    def sharpness(jpeg: bytes, box: tuple[int, int, int, int]) -> float:
+        gray = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+        a, b, c, d = box
+        return float(cv2.Laplacian(gray[b:d, a:c], cv2.CV_64F).var())
+
+    shown = {}
+    for blur in (False, True):
+        view = LiveView("door", Metrics(), History(), [], blur=blur)
+        view.write(Frame(image=image, index=0, time=0.0, source="test", faces=faces), image)
+        shown[blur] = view.jpeg
+    inner = (x1 + 4, y1 + 4, x2 - 4, y2 - 4)
+    assert sharpness(shown[True], inner) < 0.1 * sharpness(shown[False], inner)
+    corner = (0, 0, 60, 60)  # away from the face: as it was
+    assert abs(sharpness(shown[True], corner) - sharpness(shown[False], corner)) < 0.05 * sharpness(shown[False], corner) + 1
+
+
+def test_no_snapshots_keeps_no_face_picture(pipeline, demo_clip: Path) -> None:
+    """``[privacy] snapshots = false``: no person record holds a crop, even with MQTT asking for snapshots."""
+    from detector.service.app import Camera, camera_worker
+    from detector.service.config import CameraConfig, MqttConfig, PrivacyConfig
+    from detector.service.history import History
+    from detector.service.metrics import Metrics
+    from detector.service.mqtt import MqttOutput
+
+    metrics = Metrics()
+    asks = MqttOutput(MqttConfig(host="127.0.0.1", snapshot=True), "n", metrics, dict)
+    for snapshots in (True, False):
+        worker = camera_worker(Camera(CameraConfig("a", str(demo_clip)), open_source(str(demo_clip))), pipeline,
+                               Metrics(), History(), [asks], PrivacyConfig(snapshots=snapshots))
+        assert worker.keep_crops is snapshots
