@@ -106,3 +106,30 @@ def test_a_live_source_that_stalls_does_not_hold_the_process(tmp_path):
             proc.kill()
     assert proc.returncode == 143, stderr
     assert "FATAL" not in stderr
+
+
+def test_a_camera_that_goes_away_leaves_the_others_running(camera, demo_clip, tmp_path):
+    """Two cameras of one site: the live one goes away and comes back; the other never stops."""
+    site = tmp_path / "site.toml"
+    site.write_text(f'[[camera]]\nname = "door"\nsource = "{camera.url}"\n\n[[camera]]\nname = "hall"\nsource = "{demo_clip}"\n')
+    proc, base = start_server(["--config", str(site)], tmp_path / "log")
+
+    def states() -> dict:
+        return {c["name"]: c["status"] for c in httpx.get(f"{base}/api/cameras").json()["cameras"]}
+
+    def hall_frames() -> int:
+        return next(c["frames"] for c in httpx.get(f"{base}/api/cameras").json()["cameras"] if c["name"] == "hall")
+
+    try:
+        wait_for(lambda: states() == {"door": "running", "hall": "running"}, 60, "both cameras running")
+        camera.stop()
+        wait_for(lambda: states()["door"] == "reconnecting", 20, "the door camera reconnecting")
+        before = hall_frames()
+        time.sleep(2)
+        assert states()["hall"] == "running" and hall_frames() > before + 10, "the hall camera kept judging"
+        assert httpx.get(f"{base}/health").json()["down"] == [camera.url]
+        camera.start()
+        wait_for(lambda: states() == {"door": "running", "hall": "running"}, 40, "the door camera back")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
