@@ -238,3 +238,39 @@ def test_no_snapshots_keeps_no_face_picture(pipeline, demo_clip: Path) -> None:
         worker = camera_worker(Camera(CameraConfig("a", str(demo_clip)), open_source(str(demo_clip))), pipeline,
                                Metrics(), History(), [asks], PrivacyConfig(snapshots=snapshots))
         assert worker.keep_crops is snapshots
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
+def test_the_page_shows_every_camera_and_the_chart(demo_clip: Path, tmp_path: Path) -> None:
+    """Real Chromium on the page of a two-camera site: a stream and a caption per camera, people counted,
+    the hour chart drawn; read by content (captions, bars, the streams' pixels), never compared pixel by pixel."""
+    import cv2
+    import numpy as np
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    config = site_file(tmp_path, demo_clip, tmp_path / "people.db")
+    proc, base = start_server(["--config", str(config)], tmp_path / "serve.log")
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page()
+                console: list[str] = []
+                page.on("console", lambda message: console.append(message.text))
+                page.goto(f"{base}/")
+                wait_for(lambda: page.locator("#view figure img").count() == 2)
+                wait_for(lambda: page.inner_text("#cam-front").startswith("front: running")
+                         and page.inner_text("#cam-back").startswith("back: running"))
+                wait_for(lambda: page.locator("#chart rect").count() > 0)
+                for img in page.locator("#view figure img").all():
+                    shot = cv2.imdecode(np.frombuffer(img.screenshot(), np.uint8), cv2.IMREAD_GRAYSCALE)
+                    assert shot.shape[1] > 100 and shot.std() > 20, "each camera's stream is drawn"
+                assert "camera(s)" in page.inner_text("#state") and page.inner_text("#state").startswith("2 ")
+            finally:
+                browser.close()
+    finally:
+        stop_server(proc)
+    assert not [m for m in console if "Content Security Policy" in m], console
