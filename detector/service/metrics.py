@@ -17,6 +17,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
         self.frames = PromCounter("maskdet_frames_processed", "Frames run through the pipeline", ["camera"], registry=r)
+        self.dropped_frames = PromCounter("maskdet_frames_dropped", "Frames of a file left unjudged: the camera's "
+                                          "worker was too late for them", ["camera"], registry=r)
         self.faces = PromCounter("maskdet_faces", "Faces judged (face-frames), per label and origin (stream or upload)",
                                  ["camera", "label", "origin"], registry=r)
         self.people = PromCounter("maskdet_people", "People who left view, per settled verdict", ["camera", "label"],
@@ -43,6 +45,7 @@ class Metrics:
     def add_camera(self, camera: str, fps, up) -> None:
         """Start every series of a camera at zero, with its live gauges read from the worker."""
         self.frames.labels(camera=camera)
+        self.dropped_frames.labels(camera=camera)
         self.changes.labels(camera=camera)
         for label in LABELS:
             self.faces.labels(camera=camera, label=label, origin="stream")

@@ -142,6 +142,8 @@ class CameraWorker(threading.Thread):
         self.status = source.status or LiveStatus()
         """The connection state, shared with a live source's reader; the worker's own retries show here too."""
         self.errors = 0
+        self.dropped = 0
+        """Frames of a file skipped because the worker was too late for them (a busy machine)."""
         self.loop: FrameLoop | None = None
         self._halt = threading.Event()
         self._times: deque[float] = deque(maxlen=50)
@@ -211,25 +213,30 @@ class CameraWorker(threading.Thread):
         self.loop.restart()  # a looped file jumps back, a camera reconnects: old tracks do not continue
 
     def _play(self) -> int:
-        """One pass: a file at its own speed (frames judged at most ``fps_cap`` a second), a live source's
-        newest frames (at most ``fps_cap`` a second), a folder's photos ``STILL_SECONDS`` each."""
+        """One pass: a file in real time (judged at most ``fps_cap`` times a second, and a frame the worker is
+        too late for dropped, as a camera would drop it, so a slow moment never becomes a lasting lag), a live
+        source's newest frames (at most ``fps_cap`` a second), a folder's photos ``STILL_SECONDS`` each."""
         frames: Iterator[Frame] = iter(self.source)
         played = not self.source.live and not self.source.stills
         gap = 1.0 / self.fps_cap if self.fps_cap else 0.0
+        late = max(gap, 1.0 / (self.source.fps or 25.0))
         pace = STILL_SECONDS if self.source.stills else gap
-        shown, next_time, last_time = 0, 0.0, None
+        shown, next_time, start = 0, 0.0, None
         try:
             due = time.monotonic()
             for frame in frames:
                 if played:
                     if frame.time + 1e-6 < next_time:
                         continue  # a file faster than the cap: judged at the cap
+                    start = time.monotonic() - frame.time if start is None else start
+                    due = start + frame.time
+                    if time.monotonic() - due > late:
+                        self.dropped += 1
+                        self.view.metrics.dropped_frames.labels(camera=self.camera).inc()
+                        continue
                     next_time = max(next_time + gap, frame.time)
-                    if last_time is not None:  # the clip's own pace; never racing ahead to catch up
-                        due = max(due + frame.time - last_time, time.monotonic())
-                        if self._halt.wait(max(0.0, due - time.monotonic())):
-                            break
-                    last_time = frame.time
+                    if self._halt.wait(max(0.0, due - time.monotonic())):
+                        break
                 self._process(frame)
                 shown += 1
                 if not played:
