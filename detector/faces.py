@@ -21,8 +21,28 @@ from detector.types import Detection, largest
 
 
 class FaceFinder(Protocol):
+    """What the pipeline asks of a face finder. ``refines`` says whether the last three work: MTCNN's own nets
+    can re-judge a box with ONet (following a face on video), search a finer pyramid and centred squares;
+    the reference package can only ``detect``, so video then runs its full search every few frames."""
+
+    config: FinderConfig
+    refines: bool
+
     def detect(self, rgb: np.ndarray, thresholds: tuple[float, float, float] | None = None) -> list[Detection]:
         """Faces in an RGB image; ``thresholds`` (per stage) overrides the finder's own for this call."""
+        ...
+
+    def refine(self, rgb: np.ndarray, boxes: list, min_score: float | None = None) -> list[Detection | None]:
+        """Each box re-judged by ONet: the face it holds, or None."""
+        ...
+
+    def framed(self, rgb: np.ndarray, min_score: float) -> list[Detection]:
+        """Centred squares judged by ONet: the face of a photo framed around one."""
+        ...
+
+    def detect_small(self, rgb: np.ndarray, min_face_size: int,
+                     thresholds: tuple[float, float, float] | None = None) -> list[Detection]:
+        """A search down to ``min_face_size`` pixels, below the finder's own floor."""
         ...
 
 
@@ -75,7 +95,9 @@ class FinderConfig:
 
 
 class ReferenceMTCNN:
-    """The ``mtcnn`` package as published (TensorFlow)."""
+    """The ``mtcnn`` package as published (TensorFlow): ``detect`` only."""
+
+    refines = False
 
     def __init__(self, config: FinderConfig | None = None) -> None:
         try:
@@ -103,6 +125,16 @@ class ReferenceMTCNN:
                 out.append(Detection(tuple(float(v) for v in f["box"]), float(f["confidence"]), points))
         return out
 
+    def refine(self, rgb: np.ndarray, boxes: list, min_score: float | None = None) -> list[Detection | None]:
+        raise NotImplementedError("the reference finder cannot refine a box (refines is False)")
+
+    def framed(self, rgb: np.ndarray, min_score: float) -> list[Detection]:
+        raise NotImplementedError("the reference finder cannot search framed squares (refines is False)")
+
+    def detect_small(self, rgb: np.ndarray, min_face_size: int,
+                     thresholds: tuple[float, float, float] | None = None) -> list[Detection]:
+        raise NotImplementedError("the reference finder searches from its own floor only (refines is False)")
+
 
 def make_finder(backend: str = "onnx", config: FinderConfig | None = None) -> FaceFinder:
     """The face finder by name: ``onnx`` (default, fast) or ``reference`` (TensorFlow)."""
@@ -121,6 +153,8 @@ def make_finder(backend: str = "onnx", config: FinderConfig | None = None) -> Fa
 
 class _Filtered:
     """Drops detections under a final score, keeping the finder's other methods."""
+
+    refines = True
 
     def __init__(self, finder, config: FinderConfig) -> None:
         self.finder, self.config, self.min_score = finder, config, config.min_score
@@ -187,11 +221,11 @@ def detect_still(finder: FaceFinder, rgb: np.ndarray, config: FinderConfig | Non
     face, then (where the finder can) centred squares for a photo framed around one face; last,
     a small photo's faces that only its enlarged copy shows (``FinderConfig.still_upscale``).
 
-    ``config`` defaults to the finder's own (``make_finder`` attaches it).
+    ``config`` defaults to the finder's own.
     """
-    config = config or getattr(finder, "config", None) or FinderConfig()
+    config = config or finder.config
     found = finder.detect(rgb, config.still_thresholds)
-    if found and config.still_small_faces and hasattr(finder, "detect_small"):
+    if found and config.still_small_faces and finder.refines:
         min_face, min_score = config.still_small_faces
         small = finder.detect_small(rgb, min_face, config.still_thresholds)
         found = found + apart([d for d in small if d.score >= min_score], found)
@@ -199,7 +233,7 @@ def detect_still(finder: FaceFinder, rgb: np.ndarray, config: FinderConfig | Non
         if found:
             break
         found = detect_with_border(finder, rgb, border, fill, config.still_thresholds)
-    if not found and config.still_framed is not None and hasattr(finder, "framed"):
+    if not found and config.still_framed is not None and finder.refines:
         found = finder.framed(rgb, config.still_framed)
     if config.still_upscale and max(rgb.shape[:2]) <= config.still_upscale[2]:
         factor, min_score, _ = config.still_upscale

@@ -56,7 +56,7 @@ class VideoAnalyzer:
         if tracker is None:  # a verdict changes after CHANGE_SECONDS of clear frames, whatever the frame rate
             self.tracker.change_frames = max(1, round(CHANGE_SECONDS * (fps or LIVE_FPS)))
         plan, finder = pipeline.config.search, pipeline.finder
-        self.searcher = Searcher(finder, plan, fps or LIVE_FPS) if plan and hasattr(finder, "refine") else None
+        self.searcher = Searcher(finder, plan, fps or LIVE_FPS) if plan and finder.refines else None
         self.frames = 0
         self.classified = 0
         """Faces the classifier saw so far; the others reused their track's verdict."""
@@ -110,13 +110,14 @@ class VideoAnalyzer:
         if self.searcher is not None:
             return self._followed_and_searched(image)
         k = max(1, self.pipeline.config.detect_every)
-        refine = getattr(self.pipeline.finder, "refine", None)
+        finder = self.pipeline.finder
         boxes = [t.box for t in self.tracker.tracks if t.missed == 0]
-        if k == 1 or refine is None or self.frames % k == 0 or not boxes:
+        if k == 1 or not finder.refines or self.frames % k == 0 or not boxes:
             return self.pipeline.detect(image)
         with self.pipeline.timed("follow"):  # on the same copy as the search: ONet sees 48 px anyway
             rgb, scale = self.pipeline.search_copy(image)
-            return unscaled([d for d in refine(rgb, [tuple(v * scale for v in b) for b in boxes]) if d is not None], scale)
+            boxes = [tuple(v * scale for v in b) for b in boxes]
+            return unscaled([d for d in finder.refine(rgb, boxes) if d is not None], scale)
 
     def _followed_and_searched(self, image: np.ndarray) -> list[Detection]:
         rgb, scale = self.pipeline.search_copy(image)

@@ -193,7 +193,9 @@ def test_finer_search_only_adds_faces_apart_from_those_found() -> None:
              Detection((10.0, 10.0, 24.0, 24.0), 0.95, None),  # a small face elsewhere
              Detection((300.0, 10.0, 314.0, 24.0), 0.85, None)]  # too weak for a second-chance search
 
-    class Finder:
+    class Finder:  # a FaceFinder that declares the finer search
+        refines = True
+
         def __init__(self) -> None:
             self.calls: list[int] = []
 
