@@ -47,7 +47,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_health_docs_and_stats(server: str) -> None:
     health = httpx.get(f"{server}/health").json()
     assert health["status"] == "ok" and health["stream"] == "running"
-    assert "/detect" in httpx.get(f"{server}/openapi.json").json()["paths"]
+    openapi = httpx.get(f"{server}/openapi.json").json()
+    assert {"/detect", "/api/cameras", "/api/people", "/api/compliance"} <= set(openapi["paths"])
+    assert {"DetectOut", "CamerasOut", "PeopleOut", "ComplianceOut", "Error"} <= set(openapi["components"]["schemas"])
     docs = httpx.get(f"{server}/docs")
     assert docs.status_code == 200 and "cdn." not in docs.text, "docs work without internet"
     script = next(part.split('"')[0] for part in docs.text.split('src="')[1:] if part.endswith(".js", 0, part.index('"')))

@@ -16,9 +16,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from detector.people import UNSETTLED
 from detector.service.history import History, start_of_today
+from detector.service.schemas import CamerasOut, ComplianceOut, Error, PeopleOut
 from detector.types import LABELS
 
 VERDICTS = (*LABELS, UNSETTLED)
+ERRORS: dict[int | str, dict] = {400: {"model": Error, "description": "a bad query"},
+                                 404: {"model": Error, "description": "no such camera"}}
 
 
 def people_routes(app: FastAPI, history: History) -> None:
@@ -32,23 +35,27 @@ def people_routes(app: FastAPI, history: History) -> None:
             raise StarletteHTTPException(400, f"label must be one of {', '.join(VERDICTS)}")
         return label
 
-    @app.get("/api/cameras", summary="Every camera: status, frame rate, people in view and today per verdict")
+    @app.get("/api/cameras", response_model=CamerasOut, responses=ERRORS,
+             summary="Every camera: status, frame rate, people in view and today per verdict")
     async def cameras() -> dict:
         today = start_of_today()
         return {"cameras": [w.summary(history, today) for w in app.state.workers.values()]}
 
-    @app.get("/api/people", summary="People who left view, newest first, one record each")
+    @app.get("/api/people", response_model=PeopleOut, responses=ERRORS,
+             summary="People who left view, newest first, one record each")
     async def people(camera: str | None = None, since: float | None = Query(None, description="Unix time"),
                      label: str | None = None, limit: int = Query(1000, ge=1, le=100000)) -> dict:
         rows = history.people(known(camera), since, checked_label(label), limit)
         return {"people": rows, "count": len(rows)}
 
-    @app.get("/api/people.csv", summary="The same records as CSV, for a spreadsheet")
+    @app.get("/api/people.csv", responses={200: {"content": {"text/csv": {}}}, **ERRORS},
+             summary="The same records as CSV, for a spreadsheet")
     async def people_csv(camera: str | None = None, since: float | None = None) -> Response:
         return Response(history.csv(known(camera), since), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="people.csv"'})
 
-    @app.get("/api/compliance", summary="People per verdict per hour or day (local time), and the share in a mask")
+    @app.get("/api/compliance", response_model=ComplianceOut, responses=ERRORS,
+             summary="People per verdict per hour or day (local time), and the share in a mask")
     async def compliance(camera: str | None = None, bucket: Literal["hour", "day"] = "hour",
                          since: float | None = Query(None, description="Unix time (default: 24 h or 30 days back)")
                          ) -> dict:

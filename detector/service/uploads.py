@@ -31,6 +31,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from detector.images import MAX_PIXELS, ImageError, Photo, load_photo
+from detector.service.schemas import DetectOut, Error
 
 MULTIPART_SLACK = 64 * 1024
 """Room for the multipart envelope (boundaries, part headers) on top of the image limit."""
@@ -205,21 +206,11 @@ OPENAPI_BODY = {"requestBody": {"required": True, "content": {
     "image/jpeg": _BINARY, "image/png": _BINARY, "application/octet-stream": _BINARY,
 }}}
 """POST /detect reads its body itself (to cap it), so FastAPI cannot infer this for /docs."""
-_FACE = {"type": "object", "properties": {
-    "box": {"type": "array", "items": {"type": "number"}, "description": "x1, y1, x2, y2 in the image's pixels"},
-    "label": {"type": "string", "enum": ["mask", "incorrect", "no_mask"]}, "score": {"type": "number"},
-    "nose_visible": {"type": "boolean"}, "mouth_visible": {"type": "boolean"}, "track": {"type": "integer", "nullable": True},
-    "quality": {"type": "number", "nullable": True, "description": "how well the photo shows the face, 0-1"},
-    "settled": {"type": "boolean", "description": "the view is clear enough to rest a verdict on"},
-}}
-_ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}}}
 OPENAPI_RESPONSES: dict[int | str, dict] = {
-    200: {"content": {"application/json": {"schema": {"type": "object", "properties": {
-        "faces": {"type": "array", "items": _FACE}, "width": {"type": "integer"}, "height": {"type": "integer"},
-        "ms": {"type": "number", "description": "time to answer, reading and decoding included"}}}}}},
-    400: {"description": "empty, corrupt or truncated image; bad multipart body", **_ERROR},
-    413: {"description": "over --max-upload bytes, or too many pixels", **_ERROR},
-    415: {"description": "not an image type", **_ERROR},
-    408: {"description": "the body took over 30 s to arrive", **_ERROR},
-    503: {"description": "too many uploads in hand: retry after the Retry-After header's seconds", **_ERROR},
+    200: {"model": DetectOut},
+    400: {"model": Error, "description": "empty, corrupt or truncated image; bad multipart body"},
+    413: {"model": Error, "description": "over --max-upload bytes, or too many pixels"},
+    415: {"model": Error, "description": "not an image type"},
+    408: {"model": Error, "description": "the body took over 30 s to arrive"},
+    503: {"model": Error, "description": "too many uploads in hand: retry after the Retry-After header's seconds"},
 }
