@@ -68,6 +68,10 @@ class PeopleLedger:
     def in_view(self) -> list[Person]:
         return list(self._open.values())
 
+    def person(self, track: int) -> Person | None:
+        """The person a track in view is, so far."""
+        return self._open.get(track)
+
     def observe(self, faces: list[Face], alive: set[int] | None, now: float,
                 image: np.ndarray | None = None) -> list[Person]:
         """Add one frame; returns the people whose track ended (``alive``: the tracker's track ids now;

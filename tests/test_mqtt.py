@@ -119,6 +119,7 @@ def test_people_states_and_status_reach_a_subscriber_and_survive_the_broker(brok
         assert state["name"] == "front" and state["status"] == "running" and "today" in state
         verdict = json.loads(sub.wait("maskdet/east/front/person", lambda p: json.loads(p)["event"] == "verdict"))
         assert verdict["label"] in ("mask", "incorrect", "no_mask") and verdict["camera"] == "front"
+        assert base64.b64decode(verdict["snapshot"])[:2] == b"\xff\xd8"  # their best frame so far
         left = json.loads(sub.wait("maskdet/east/front/person", is_left))
         assert left["label"] in ("mask", "incorrect", "no_mask", "checking") and set(left["shares"]) >= {"mask"}
         assert base64.b64decode(left["snapshot"])[:2] == b"\xff\xd8"  # a JPEG of their best frame

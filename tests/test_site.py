@@ -57,10 +57,30 @@ def test_one_record_per_person_with_the_verdict_the_clip_ends_on(pipeline, demo_
         assert person.last_seen > person.first_seen
 
 
+def mirrored(clip: Path, folder: Path) -> Path:
+    """The clip flipped left to right: a second camera's own footage (its people swap sides)."""
+    import cv2
+
+    out = folder / "mirrored.mp4"
+    if not out.exists():
+        cap = cv2.VideoCapture(str(clip))
+        fps, size = cap.get(cv2.CAP_PROP_FPS), (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            writer.write(cv2.flip(frame, 1))
+        cap.release()
+        writer.release()
+    return out
+
+
 def site_file(folder: Path, clip: Path, history: Path, extra: str = "") -> Path:
     path = folder / "site.toml"
     path.write_text(f'node = "test-node"\n\n[[camera]]\nname = "front"\nsource = "{clip}"\n\n'
-                    f'[[camera]]\nname = "back"\nsource = "{clip}"\nfps = 10\nmin_face = 30\n\n'
+                    f'[[camera]]\nname = "back"\nsource = "{mirrored(clip, folder)}"\nfps = 10\nmin_face = 30\n\n'
+                    f'[[camera]]\nname = "loft"\nsource = "{clip}"\nenabled = false\n\n'
                     f'[history]\npath = "{history.name}"\nretention_days = 7\n{extra}')
     return path
 
@@ -80,7 +100,7 @@ def test_two_cameras_count_people_and_keep_them_across_a_restart(demo_clip: Path
     proc, base = start_server(["--config", str(config)], tmp_path / "serve.log")
     try:
         cameras = httpx.get(f"{base}/api/cameras").json()["cameras"]
-        assert [c["name"] for c in cameras] == ["front", "back"]
+        assert [c["name"] for c in cameras] == ["front", "back"]  # the loft is not enabled
 
         def both_counted():
             cams = httpx.get(f"{base}/api/cameras").json()["cameras"]
@@ -274,3 +294,26 @@ def test_the_page_shows_every_camera_and_the_chart(demo_clip: Path, tmp_path: Pa
     finally:
         stop_server(proc)
     assert not [m for m in console if "Content Security Policy" in m], console
+
+
+def test_history_keeps_people_for_the_retention_and_counts_per_bucket(tmp_path: Path) -> None:
+    """Real SQLite: records older than the retention go, the rest stay; buckets count people per verdict."""
+    from collections import Counter
+
+    from detector.people import Person
+    from detector.service.history import History
+
+    now = time.time()
+    history = History(str(tmp_path / "h.db"), retention_days=2)
+    old = Person(1, now - 3 * 86400, now - 3 * 86400 + 5, "mask", 0.9, Counter(mask=10), 0.8, "door")
+    recent = [Person(2 + i, now - 60, now - 50, verdict, 0.9, Counter({verdict: 5}), 0.7, "door")
+              for i, verdict in enumerate(("mask", "mask", "no_mask", "checking"))]
+    history.add([old, *recent])
+    assert history.prune(now) == 1
+    assert history.counts("door") == Counter(mask=2, no_mask=1, checking=1)
+    (bucket,) = history.compliance("door", "day", now - 86400)
+    assert bucket["people"] == {"mask": 2, "incorrect": 0, "no_mask": 1, "checking": 1} and bucket["compliance"] == 0.6667
+    history.close()
+    reopened = History(str(tmp_path / "h.db"), retention_days=2)  # the file keeps them
+    assert sorted(p["track"] for p in reopened.people("door")) == [2, 3, 4, 5]
+    assert reopened.people(label="no_mask")[0]["shares"] == {"mask": 0.0, "incorrect": 0.0, "no_mask": 1.0}

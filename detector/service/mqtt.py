@@ -73,8 +73,9 @@ class MqttOutput:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def verdict(self, event: dict) -> None:
-        self._queue(f"{self.base}/{event['camera']}/person", json.dumps(verdict_message(event, self.node)))
+    def verdict(self, event: dict, person: Person | None = None) -> None:
+        message = verdict_message(event, self.node, person, self.wants_snapshots, self.blur)
+        self._queue(f"{self.base}/{event['camera']}/person", json.dumps(message))
 
     def person(self, person: Person) -> None:
         message = person_message(person, self.node, self.wants_snapshots, self.blur)

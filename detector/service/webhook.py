@@ -47,7 +47,7 @@ class WebhookOutput:
         self._wake.set()
         self._thread.join(timeout)
 
-    def verdict(self, event: dict) -> None:
+    def verdict(self, event: dict, person: Person | None = None) -> None:
         if event["new"] in self.config.labels:
             self._queue(verdict_message(event, self.node))
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from detector.live import LiveStatus
 from detector.loop import FrameLoop
-from detector.people import UNSETTLED, Person, tally
+from detector.people import UNSETTLED, PeopleLedger, Person, tally
 from detector.pipeline import Pipeline
 from detector.service.history import History, people_counts, start_of_today
 from detector.service.hub import Hub
@@ -61,6 +61,8 @@ class LiveView:
         self.count = 0
         self.recent: deque[dict] = deque(maxlen=20)
         self.labels: dict[int, str] = {}
+        self.ledger: PeopleLedger | None = None
+        """The frame loop's people in view (their best frame so far goes with a verdict's snapshot)."""
 
     def write(self, frame: Frame, annotated: np.ndarray) -> None:
         now = Counter(f.label or "unknown" for f in frame.faces)
@@ -76,8 +78,9 @@ class LiveView:
         self.frames.publish(jpeg)
         for event in changes:
             self.events.publish(event)
+            person = self.ledger.person(event["track"]) if self.ledger is not None else None
             for output in self.outputs:
-                output.verdict(event)
+                output.verdict(event, person)
 
     def people(self, people: list[Person]) -> None:
         """People who left view: one record each, to the history, the metrics and the outputs."""
@@ -177,6 +180,7 @@ class CameraWorker(threading.Thread):
     def run(self) -> None:
         self.loop = FrameLoop(self.pipeline, self.source.stills, self.source.fps, [self.view], camera=self.camera,
                               keep_crops=self.keep_crops)
+        self.view.ledger = self.loop.ledger
         failures = 0
         try:
             while not self._halt.is_set():
