@@ -135,24 +135,36 @@ def jpeg(side: int | None = None) -> bytes:
     return cv2.imencode(".jpg", image)[1].tobytes()
 
 
-def start_server(args: list[str], log: Path) -> tuple[subprocess.Popen, str]:
-    """``python -m detector serve ARGS`` on a free port, once /health answers (60 s at most)."""
+def start_server(args: list[str], log: Path, command: str = "serve") -> tuple[subprocess.Popen, str]:
+    """``python -m detector COMMAND ARGS`` (``serve`` or ``dashboard``) on a free port, once /health
+    answers (60 s at most)."""
     port = free_port()
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "detector", "serve", "--port", str(port), *args],
+        proc = subprocess.Popen([sys.executable, "-m", "detector", command, "--port", str(port), *args],
                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
+            pytest.fail(f"{command} exited with {proc.returncode}:\n{log.read_text()}")
         try:
             if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                 return proc, base
         except httpx.TransportError:
             time.sleep(0.3)
     proc.kill()
-    pytest.fail(f"server did not come up in 60 s:\n{log.read_text()}")
+    pytest.fail(f"{command} did not come up in 60 s:\n{log.read_text()}")
+
+
+def wait_for(check, seconds: float = 90.0):
+    """``check()``'s first true value, asked every half second (the test fails after ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"not within {seconds} s")
 
 
 def stop_server(proc: subprocess.Popen) -> int:

@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT, free_port, start_server, stop_server
+from conftest import free_port, start_server, stop_server, wait_for
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
@@ -158,25 +157,8 @@ def test_a_killed_node_is_announced_offline_by_its_last_will(broker: Broker, dem
         sub.close()
 
 
-def start_dashboard(port: int, log: Path) -> tuple[subprocess.Popen, str]:
-    web = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "detector", "dashboard", "--mqtt", f"127.0.0.1:{port}",
-                                 "--port", str(web)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{web}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    pytest.fail(f"dashboard did not come up: {log.read_text()}")
-
-
 def test_two_nodes_and_one_dashboard_on_one_broker(broker: Broker, demo_clip: Path, tmp_path: Path) -> None:
-    dash, dash_url = start_dashboard(broker.port, tmp_path / "dashboard.log")
+    dash, dash_url = start_server(["--mqtt", f"127.0.0.1:{broker.port}"], tmp_path / "dashboard.log", "dashboard")
     east, _ = start_server(["--config", str(site(tmp_path, demo_clip, broker.port, "east"))], tmp_path / "east.log")
     west, _ = start_server(["--config", str(site(tmp_path, demo_clip, broker.port, "west"))], tmp_path / "west.log")
     try:
@@ -185,7 +167,7 @@ def test_two_nodes_and_one_dashboard_on_one_broker(broker: Broker, demo_clip: Pa
             nodes = {c["node"] for c in fleet["cameras"] if sum(c["today"]["people"].values()) > 0}
             return fleet if nodes == {"east", "west"} else None
 
-        fleet = wait_until(fleet_counted)
+        fleet = wait_for(fleet_counted)
         assert {(c["node"], c["name"], c["status"]) for c in fleet["cameras"]} == {("east", "front", "running"),
                                                                                   ("west", "front", "running")}
         assert sum(fleet["totals"]["people"].values()) >= 2
@@ -193,7 +175,7 @@ def test_two_nodes_and_one_dashboard_on_one_broker(broker: Broker, demo_clip: Pa
         assert 'maskdet_node_up{node="east"} 1.0' in metrics and 'maskdet_stream_up{camera="front",node="west"} 1.0' in metrics
         west.send_signal(signal.SIGKILL)  # the west node dies: its last will tells the dashboard
         west.wait(10)
-        wait_until(lambda: {n["node"]: n["status"] for n in httpx.get(f"{dash_url}/api/nodes").json()["nodes"]}
+        wait_for(lambda: {n["node"]: n["status"] for n in httpx.get(f"{dash_url}/api/nodes").json()["nodes"]}
                    .get("west") == "offline", seconds=30)
         cameras = {c["node"]: c["status"] for c in httpx.get(f"{dash_url}/api/cameras").json()["cameras"]}
         assert cameras == {"east": "running", "west": "offline"}
@@ -206,12 +188,3 @@ def test_two_nodes_and_one_dashboard_on_one_broker(broker: Broker, demo_clip: Pa
         dash.send_signal(signal.SIGINT)
         dash.wait(20)
 
-
-def wait_until(check, seconds: float = 90.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"not within {seconds} s")

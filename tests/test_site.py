@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT, start_server, stop_server
+from conftest import ROOT, start_server, stop_server, wait_for
 
 from detector.loop import FrameLoop
 from detector.pipeline import PipelineConfig
@@ -83,16 +83,6 @@ def site_file(folder: Path, clip: Path, history: Path, extra: str = "") -> Path:
                     f'[[camera]]\nname = "loft"\nsource = "{clip}"\nenabled = false\n\n'
                     f'[history]\npath = "{history.name}"\nretention_days = 7\n{extra}')
     return path
-
-
-def wait_for(check, seconds: float = 90.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"not within {seconds} s")
 
 
 def test_two_cameras_count_people_and_keep_them_across_a_restart(demo_clip: Path, tmp_path: Path) -> None:
