@@ -110,7 +110,8 @@ def run_layout(pipeline, sources: list[Path], cap: float, seconds: float) -> dic
     from detector.pipeline import PipelineConfig
     from detector.service.history import History
     from detector.service.metrics import Metrics
-    from detector.service.workers import CameraWorker, LiveView
+    from detector.service.view import LiveView
+    from detector.service.workers import CameraWorker
     from detector.sources import open_source
 
     metrics, history = Metrics(), History()

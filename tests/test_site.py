@@ -210,7 +210,7 @@ def test_blur_faces_leaves_no_face_recognisable_in_the_stream(pipeline, portrait
 
     from detector.service.history import History
     from detector.service.metrics import Metrics
-    from detector.service.workers import LiveView
+    from detector.service.view import LiveView
     from detector.types import Frame
 
     image = portraits["none"]

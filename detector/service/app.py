@@ -35,7 +35,8 @@ from detector.service.metrics import Metrics
 from detector.service.options import DEFAULT_MAX_UPLOAD
 from detector.service.security import LOOPBACK_NAMES, SecurityHeaders, page_policy
 from detector.service.uploads import OPENAPI_BODY, OPENAPI_RESPONSES, UploadError, UploadQueue, decode_photo, read_upload
-from detector.service.workers import DOWN_STATES, CameraWorker, LiveView, public_name, stats_body
+from detector.service.view import LiveView
+from detector.service.workers import DOWN_STATES, CameraWorker, public_name, stats_body
 from detector.sources import Source
 from detector.types import Face
 
@@ -233,47 +234,53 @@ def _stream_routes(app: FastAPI, metrics: Metrics) -> None:
             raise StarletteHTTPException(404, f"no camera named {name!r} (cameras: {', '.join(workers)})")
         return workers[name]
 
-    async def mjpeg(worker: CameraWorker) -> StreamingResponse:
-        async def parts() -> AsyncIterator[bytes]:
-            with _viewer(worker.view.frames, 1, metrics) as queue:
-                jpeg = worker.view.jpeg
-                if jpeg:  # the newest frame at once, then each new one
-                    yield mjpeg_part(jpeg)
-                async for item in _follow(app, queue):
-                    if item:
-                        yield mjpeg_part(item)
-
-        return StreamingResponse(parts(), media_type="multipart/x-mixed-replace; boundary=frame",
-                                 headers={"Cache-Control": "no-store"})
-
-    async def sse(worker: CameraWorker) -> StreamingResponse:
-        async def lines() -> AsyncIterator[str]:
-            with _viewer(worker.view.events, 100, metrics) as queue:
-                yield "retry: 2000\n\n"
-                quiet = 0
-                async for event in _follow(app, queue):
-                    if event is None:
-                        quiet += 1
-                        if quiet % 15 == 0:
-                            yield ": keep-alive\n\n"
-                        continue
-                    yield f"event: verdict\ndata: {json.dumps(event)}\n\n"
-
-        return StreamingResponse(lines(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
     @app.get("/stream", summary="MJPEG of the first camera, annotated (multipart/x-mixed-replace)")
     async def stream() -> StreamingResponse:
-        return await mjpeg(worker_named(None))
+        return mjpeg(app, worker_named(None), metrics)
 
     @app.get("/cameras/{name}/stream", summary="MJPEG of one camera, annotated")
     async def camera_stream(name: str) -> StreamingResponse:
-        return await mjpeg(worker_named(name))
+        return mjpeg(app, worker_named(name), metrics)
 
     @app.get("/events", summary="Server-sent events of the first camera: a person's verdict settled or changed")
     async def events() -> StreamingResponse:
-        return await sse(worker_named(None))
+        return verdict_events(app, worker_named(None), metrics)
 
     @app.get("/cameras/{name}/events", summary="Server-sent events of one camera")
     async def camera_events(name: str) -> StreamingResponse:
-        return await sse(worker_named(name))
+        return verdict_events(app, worker_named(name), metrics)
+
+
+def mjpeg(app: FastAPI, worker: CameraWorker, metrics: Metrics) -> StreamingResponse:
+    """The camera's annotated frames as they come, the newest at once (a slow viewer skips frames)."""
+
+    async def parts() -> AsyncIterator[bytes]:
+        with _viewer(worker.view.frames, 1, metrics) as queue:
+            jpeg = worker.view.jpeg
+            if jpeg:
+                yield mjpeg_part(jpeg)
+            async for item in _follow(app, queue):
+                if item:
+                    yield mjpeg_part(item)
+
+    return StreamingResponse(parts(), media_type="multipart/x-mixed-replace; boundary=frame",
+                             headers={"Cache-Control": "no-store"})
+
+
+def verdict_events(app: FastAPI, worker: CameraWorker, metrics: Metrics) -> StreamingResponse:
+    """The camera's verdict events as server-sent events, with a keep-alive comment every 15 s."""
+
+    async def lines() -> AsyncIterator[str]:
+        with _viewer(worker.view.events, 100, metrics) as queue:
+            yield "retry: 2000\n\n"
+            quiet = 0
+            async for event in _follow(app, queue):
+                if event is None:
+                    quiet += 1
+                    if quiet % 15 == 0:
+                        yield ": keep-alive\n\n"
+                    continue
+                yield f"event: verdict\ndata: {json.dumps(event)}\n\n"
+
+    return StreamingResponse(lines(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,14 +1,11 @@
 """The service's background side: one thread per camera, each running the shared frame loop.
 
-A worker reads its camera, runs ``detector.loop.FrameLoop`` (the command line's
-loop) with one sink, ``LiveView``, and keeps only the newest annotated JPEG,
-the running counts and the source's state (running, reconnecting with its next
-try, stopped), which the routes tell as they are, never the last good figures of
-a source that went away. HTTP clients read those and never drive the pipeline,
-so a slow or vanished viewer cannot stall a camera, and ten viewers cost no more
-than one. A camera that fails reopens with backoff without touching the others.
-People who leave view go to the history, the metrics and any outputs (MQTT, a
-webhook) that the site configured.
+A worker reads its camera and runs ``detector.loop.FrameLoop`` (the command
+line's loop) with one sink, ``detector.service.view.LiveView``; it paces the
+frames, keeps the source's state (running, reconnecting with its next try,
+stopped), which the routes tell as it is, never the last good figures of a
+source that went away, and reopens a camera that fails with backoff without
+touching the others. ``stats_body`` sums the cameras for ``/stats``.
 """
 
 from __future__ import annotations
@@ -20,18 +17,14 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-import cv2
-import numpy as np
-
 from detector.live import LiveStatus
 from detector.loop import FrameLoop
-from detector.people import UNSETTLED, PeopleLedger, Person, tally
+from detector.people import UNSETTLED, tally
 from detector.pipeline import Pipeline
 from detector.service.history import History, people_counts, start_of_today
-from detector.service.hub import Hub
-from detector.service.metrics import Metrics
+from detector.service.view import LiveView
 from detector.sources import Source
-from detector.types import LABELS, Face, Frame
+from detector.types import LABELS, Frame
 
 log = logging.getLogger(__name__)
 
@@ -44,88 +37,6 @@ STALE_SECONDS = 2.0
 """A stream with no frame for this long reports 0 FPS, whatever its last rate was."""
 DOWN_STATES = ("reconnecting", "stopped", "no frames")
 """States in which a source shows nothing: ``/health`` names it as down."""
-
-
-class LiveView:
-    """The frame loop's sink in the service: the newest JPEG, counts, verdict changes, people who left."""
-
-    def __init__(self, camera: str, metrics: Metrics, history: History, outputs: list,
-                 jpeg_quality: int = 80, blur: bool = False) -> None:
-        self.camera, self.metrics, self.history, self.outputs = camera, metrics, history, outputs
-        self.jpeg_quality, self.blur = jpeg_quality, blur
-        self.frames, self.events = Hub(), Hub()
-        self.jpeg: bytes | None = None
-        self.mutex = threading.Lock()
-        self.now: Counter = Counter()
-        self.total: Counter = Counter()
-        self.count = 0
-        self.recent: deque[dict] = deque(maxlen=20)
-        self.labels: dict[int, str] = {}
-        self.ledger: PeopleLedger | None = None
-        """The frame loop's people in view (their best frame so far goes with a verdict's snapshot)."""
-
-    def write(self, frame: Frame, annotated: np.ndarray) -> None:
-        now = Counter(f.label or "unknown" for f in frame.faces)
-        for label, n in now.items():
-            self.metrics.faces.labels(camera=self.camera, label=label, origin="stream").inc(n)
-        changes = self._changes(frame)
-        jpeg = self._encode(blur_faces(annotated, frame.faces) if self.blur else annotated)
-        with self.mutex:
-            self.now, self.count = now, self.count + 1
-            self.total.update(now)
-            self.recent.extend(changes)
-            self.jpeg = jpeg
-        self.frames.publish(jpeg)
-        for event in changes:
-            self.events.publish(event)
-            person = self.ledger.person(event["track"]) if self.ledger is not None else None
-            for output in self.outputs:
-                output.verdict(event, person)
-
-    def people(self, people: list[Person]) -> None:
-        """People who left view: one record each, to the history, the metrics and the outputs."""
-        self.history.add(people)
-        for person in people:
-            self.metrics.people.labels(camera=self.camera, label=person.verdict).inc()
-            for output in self.outputs:
-                output.person(person)
-
-    def close(self) -> None:
-        return None
-
-    def _changes(self, frame: Frame) -> list[dict]:
-        """Settled verdicts: a person's first, and each change after it."""
-        out = []
-        for f in frame.faces:
-            if f.track is None or f.label is None or not f.settled:  # a guess before a clear view is no verdict
-                continue
-            old = self.labels.get(f.track)
-            if old != f.label:
-                out.append({"camera": self.camera, "track": f.track, "old": old, "new": f.label,
-                            "score": round(float(f.label_score), 4), "time": round(time.time(), 3),
-                            "frame": frame.index, "stream_time": round(frame.time, 3)})
-            self.labels[f.track] = f.label
-        shown = {f.track for f in frame.faces}
-        self.labels = {k: v for k, v in self.labels.items() if k in shown}
-        self.metrics.changes.labels(camera=self.camera).inc(sum(e["old"] is not None for e in out))
-        return out
-
-    def _encode(self, image: np.ndarray) -> bytes:
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-        return buf.tobytes() if ok else (self.jpeg or b"")
-
-
-def blur_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
-    """Every face box blurred past recognition (the box and label drawn around it stay readable)."""
-    out = image.copy()
-    h, w = out.shape[:2]
-    for f in faces:
-        x1, y1, x2, y2 = (int(round(v)) for v in f.box)
-        x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
-        if x2 - x1 > 1 and y2 - y1 > 1:
-            k = max(3, (min(x2 - x1, y2 - y1) // 3) | 1)
-            out[y1:y2, x1:x2] = cv2.GaussianBlur(out[y1:y2, x1:x2], (k, k), 0)
-    return out
 
 
 class CameraWorker(threading.Thread):
