@@ -75,7 +75,7 @@ def test_the_installed_service_serves_its_page(installed: Path, tmp_path: Path) 
                 page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
             except httpx.TransportError:
                 time.sleep(0.5)
-        assert page is not None and page.status_code == 200 and 'id="stream"' in page.text
+        assert page is not None and page.status_code == 200 and 'id="view"' in page.text
     finally:
         proc.terminate()
         proc.wait(60)
