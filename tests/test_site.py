@@ -307,3 +307,24 @@ def test_history_keeps_people_for_the_retention_and_counts_per_bucket(tmp_path: 
     reopened = History(str(tmp_path / "h.db"), retention_days=2)  # the file keeps them
     assert sorted(p["track"] for p in reopened.people("door")) == [2, 3, 4, 5]
     assert reopened.people(label="no_mask")[0]["shares"] == {"mask": 0.0, "incorrect": 0.0, "no_mask": 1.0}
+
+
+def test_a_person_missed_for_a_frame_gets_one_first_verdict(portraits) -> None:
+    """A settled person whom one frame misses (still tracked) is not announced again when seen next."""
+    from detector.people import PeopleLedger
+    from detector.service.history import History
+    from detector.service.metrics import Metrics
+    from detector.service.view import LiveView
+    from detector.types import Face, Frame
+
+    image = portraits["none"]
+    view, ledger = LiveView("door", Metrics(), History(), []), PeopleLedger("door")
+    view.ledger = ledger
+    face = Face(box=(10.0, 10.0, 60.0, 60.0), label="no_mask", label_score=0.9, track=7, settled=True, quality=0.9)
+    events = []
+    for i, faces in enumerate(([face], [], [face])):
+        ledger.observe(faces, {7}, float(i), image)  # the tracker still holds track 7 throughout
+        view.write(Frame(image=image, index=i, time=i / 10, source="test", faces=faces), image)
+        events += list(view.recent)
+        view.recent.clear()
+    assert [(e["track"], e["old"], e["new"]) for e in events] == [(7, None, "no_mask")]

@@ -81,8 +81,9 @@ class LiveView:
                             "score": round(float(f.label_score), 4), "time": round(time.time(), 3),
                             "frame": frame.index, "stream_time": round(frame.time, 3)})
             self.labels[f.track] = f.label
-        shown = {f.track for f in frame.faces}
-        self.labels = {k: v for k, v in self.labels.items() if k in shown}
+        # forget a person once they have left, not when one frame misses them (their first verdict is said once)
+        alive = {p.track for p in self.ledger.in_view} if self.ledger is not None else {f.track for f in frame.faces}
+        self.labels = {k: v for k, v in self.labels.items() if k in alive}
         self.metrics.changes.labels(camera=self.camera).inc(sum(e["old"] is not None for e in out))
         return out
 
