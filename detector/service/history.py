@@ -96,15 +96,6 @@ class History:
             rows = self._db.execute(f"SELECT verdict, COUNT(*) FROM people{where} GROUP BY verdict", args).fetchall()
         return Counter(dict(rows))
 
-    def by_camera(self, since: float) -> dict[str, Counter]:
-        with self._lock:
-            rows = self._db.execute("SELECT camera, verdict, COUNT(*) FROM people WHERE last_seen >= ? "
-                                    "GROUP BY camera, verdict", (since,)).fetchall()
-        out: dict[str, Counter] = {}
-        for camera, verdict, n in rows:
-            out.setdefault(camera, Counter())[verdict] = n
-        return out
-
     def compliance(self, camera: str | None = None, bucket: str = "hour", since: float | None = None) -> list[dict]:
         """People per verdict per bucket (``hour`` or ``day``, local time), oldest first, with the share in a mask."""
         where, args = _filters(camera, since, None)
