@@ -23,8 +23,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, installed or not
     sys.path.insert(0, str(ROOT))
 
 from detector.align import align_face, alignment_matrix, neck_patch, part_patches  # noqa: E402
-from detector.demo import astronaut_landmarks, masked_portraits  # noqa: E402
 from detector.pipeline import Pipeline, PipelineConfig, float_nets  # noqa: E402
+from detector.synth.demo import astronaut_landmarks, masked_portraits  # noqa: E402
 
 
 def median_ms(fn, runs: int) -> float:

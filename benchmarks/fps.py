@@ -130,7 +130,7 @@ def grid_clip(path: Path, landmarks: np.ndarray, faces: int, frames_per_state: i
 
     import cv2
 
-    from detector.demo import masked_portraits
+    from detector.synth.demo import masked_portraits
 
     portraits, states = masked_portraits(landmarks), ("worn", "under_nose", "on_chin", "none")
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
@@ -165,7 +165,7 @@ def empty_clip(path: Path, seconds: float = 10.0, fps: float = 30.0) -> Path:
 
 def make_clip(pipeline, faces: int, folder: Path) -> Path:
     """The demo clip (2 faces), its left half alone (1 face), a grid clip (3-4 faces) or an empty 720p scene (0)."""
-    from detector.demo import SEQUENCE, astronaut_landmarks, build_demo_clip, make_demo_clip
+    from detector.synth.demo import SEQUENCE, astronaut_landmarks, build_demo_clip, make_demo_clip
 
     if faces == 0:
         return empty_clip(folder / "empty720p.mp4")
@@ -246,7 +246,7 @@ def open_run(name: str, pipeline, clip: Path, warmup: int = 3) -> Run:
 def fast_config(overrides: list[str]):
     """The CLI's default config on video, with ``key=value`` overrides (``min_face`` or a PipelineConfig field)."""
     from detector.cli import build_parser, pipeline_config
-    from detector.faces import FinderConfig
+    from detector.finders import FinderConfig
 
     config = pipeline_config(build_parser().parse_args([]), video=True)
     for item in overrides:
@@ -255,7 +255,7 @@ def fast_config(overrides: list[str]):
         if key == "min_face":
             config.faces = FinderConfig(min_face_size=value)
         elif key == "search" and isinstance(value, dict):  # search={"yunet": false}
-            from detector.search import SearchPlan
+            from detector.finders.search import SearchPlan
 
             config.search = SearchPlan(**value)
         elif hasattr(config, key):

@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere, installed or not
     sys.path.insert(0, str(ROOT))
 
-from detector.demo import astronaut_bgr  # noqa: E402
-from detector.faces import FinderConfig  # noqa: E402
+from detector.finders import FinderConfig  # noqa: E402
 from detector.pipeline import Pipeline, PipelineConfig  # noqa: E402
 from detector.sources import SourceError, open_source  # noqa: E402
+from detector.synth.demo import astronaut_bgr  # noqa: E402
 
 VARIANTS = {
     "shipped": {},

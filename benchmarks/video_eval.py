@@ -234,7 +234,7 @@ def main() -> int:
         key, value = change.split("=", 1)
         value = json.loads(value)
         if key == "search" and isinstance(value, dict):  # search={"bands": 1, "yunet": false}
-            from detector.search import SearchPlan
+            from detector.finders.search import SearchPlan
 
             value = SearchPlan(**value)
         setattr(config, key, value)

@@ -7,18 +7,15 @@ start-up and per-face cost low.
 
 from __future__ import annotations
 
-import importlib.resources
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from detector.align import model_input, neck_input, parts_input
+from detector.runtime import MODELS_DIR, onnx_session
 from detector.types import LABELS
 
-MODELS_DIR = Path(str(importlib.resources.files("detector.models")))
-"""The shipped nets (the repository's ``models/``, installed as package data by ``pyproject.toml``):
-the float nets, as ``training`` exports them (checked against Keras) and installs them."""
 INT8_DIR = MODELS_DIR / "int8"
 """The same nets in 8-bit integers (``training.quantize``): what the detector runs by default,
 a quarter of the size and about twice as fast, with the same verdicts on every val face
@@ -30,39 +27,6 @@ NECK_PATH = INT8_DIR / NECK_FILE
 FLOAT_PATHS = {"classifier": MODELS_DIR / CLASSIFIER_FILE, "parts": MODELS_DIR / PARTS_FILE, "neck": MODELS_DIR / NECK_FILE}
 """The float net behind each ``PipelineConfig`` model field: what ``--float`` and the reference
 pipeline run, and what ``training.quantize`` turns into the int8 nets."""
-
-
-def cpu_session_options(threads: int) -> ort.SessionOptions:
-    """Options for every ONNX session of the detector (classifier, visibility model, MTCNN's nets).
-
-    No spinning: onnxruntime's idle workers otherwise spin between the many
-    small calls of a frame and steal the cores every other stage needs (on 2
-    cores, 4 faces: 28.6 FPS with spinning, 65-73 without; benchmarks/README.md).
-    No memory arena: PNet sees a new input shape at every pyramid level of every
-    photo size, and the arena keeps a buffer for each: one 3000x2000 photo took
-    the process from 172 MB to 1.18 GB with it and to 0.50-0.60 GB without, while
-    the demo clip ran at the same 56 FPS either way.
-    """
-    options = ort.SessionOptions()
-    options.enable_cpu_mem_arena = False
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
-
-
-def onnx_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU session; a clear error when the model file is missing.
-
-    One intra-op thread by default: a batch of a few 64x64 faces gains nothing
-    from two (measured equal), and one never waits on a worker descheduled by
-    another process on a shared machine.
-    """
-    if not Path(path).exists():
-        raise FileNotFoundError(f"model not found: {path} (train one with python -m training.train)")
-    return ort.InferenceSession(str(path), cpu_session_options(threads or 1), providers=["CPUExecutionProvider"])
 
 
 class _OnnxModel:

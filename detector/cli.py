@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def pipeline_config(args: argparse.Namespace, video: bool = True) -> PipelineConfig:
     """The PipelineConfig these arguments ask for (``benchmarks/fps.py`` measures exactly this)."""
-    from detector.faces import FinderConfig
+    from detector.finders import FinderConfig
     from detector.pipeline import PipelineConfig, float_nets
 
     nets = {"finder": args.finder, **(float_nets() if args.float else {})}
@@ -124,7 +124,7 @@ def _analyse(args: argparse.Namespace, demo_folder: Path | None = None) -> int:
     try:  # check the input and outputs before the slow model load, so mistakes show at once
         pipeline = None
         if demo_folder is not None:
-            from detector.demo import make_demo_clip
+            from detector.synth.demo import make_demo_clip
 
             pipeline = load(video=True)
             args.source = str(make_demo_clip(pipeline, demo_folder))

@@ -34,11 +34,11 @@ from detector.classify import (
     PartsModel,
     combine,
 )
-from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder, unscaled
+from detector.finders import FaceFinder, FinderConfig, detect_still, make_finder, unscaled
+from detector.finders.search import SearchPlan
 from detector.landmarks import Landmarker
 from detector.quality import GOOD_QUALITY
 from detector.quality import measure as measure_quality
-from detector.search import SearchPlan
 from detector.types import LABELS, Detection, Face
 
 Box = tuple[float, float, float, float]
@@ -74,7 +74,7 @@ class PipelineConfig:
     in between."""
     search: SearchPlan | None = field(default_factory=SearchPlan)
     """On video, how new faces are looked for: one search spread over a cycle of frames, with YuNet beside
-    MTCNN and still scenes skipped (``detector.search``); known faces are followed by ONet on every frame.
+    MTCNN and still scenes skipped (``detector.finders.search``); known faces are followed by ONet on every frame.
     None: the whole search every ``detect_every`` frames."""
     refit_every: int = 3
     """On video, fit dlib's landmarks to a followed face every N frames; in between the

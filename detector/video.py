@@ -1,7 +1,7 @@
 """Consecutive frames of one source: faces followed and tracked, a verdict per person, and the video shortcuts.
 
 A camera gives the same faces frame after frame, so most of a photo's work need
-not be redone: ONet follows known faces (``detector.search`` looks for new ones
+not be redone: ONet follows known faces (``detector.finders.search`` looks for new ones
 a part at a time), dlib's landmark fit is redone only every few frames and
 carried with the box in between, and the tracker turns each face's frames into
 one person's verdict (``detector.track``); ``benchmarks/README.md`` measures
@@ -14,9 +14,9 @@ from collections import Counter
 
 import numpy as np
 
-from detector.faces import apart, unscaled
+from detector.finders import apart, unscaled
+from detector.finders.search import Searcher
 from detector.pipeline import Box, Pipeline
-from detector.search import Searcher
 from detector.track import Track, Tracker
 from detector.types import Detection, Face
 
@@ -105,7 +105,7 @@ class VideoAnalyzer:
         return [f for f in faces if hits.get(f.track, 0) >= need]
 
     def _detections(self, image: np.ndarray) -> list[Detection]:
-        """Known faces followed by ONet and this frame's part of the search (``detector.search``); without a
+        """Known faces followed by ONet and this frame's part of the search (``detector.finders.search``); without a
         plan, the full search every ``detect_every`` frames and ONet following known boxes in between."""
         if self.searcher is not None:
             return self._followed_and_searched(image)

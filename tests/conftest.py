@@ -34,7 +34,7 @@ def pipeline():
 
 @pytest.fixture(scope="session")
 def astronaut_landmarks(pipeline) -> np.ndarray:
-    from detector.demo import astronaut_landmarks
+    from detector.synth.demo import astronaut_landmarks
 
     return astronaut_landmarks(pipeline)
 
@@ -42,14 +42,14 @@ def astronaut_landmarks(pipeline) -> np.ndarray:
 @pytest.fixture(scope="session")
 def portraits(astronaut_landmarks) -> dict[str, np.ndarray]:
     """The astronaut with no mask, a worn mask, one under the nose, one on the chin (BGR)."""
-    from detector.demo import masked_portraits
+    from detector.synth.demo import masked_portraits
 
     return masked_portraits(astronaut_landmarks)
 
 
 @pytest.fixture(scope="session")
 def demo_clip(pipeline, tmp_path_factory) -> Path:
-    from detector.demo import make_demo_clip
+    from detector.synth.demo import make_demo_clip
 
     return make_demo_clip(pipeline, tmp_path_factory.mktemp("demo"), frames_per_state=12)
 
@@ -95,7 +95,7 @@ def jittered(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 @pytest.fixture(scope="session")
 def labelled_folder(astronaut_landmarks, portraits, tmp_path_factory) -> Path:
     """A labelled folder of painted astronauts: 12 per label, random mask styles (training tests)."""
-    from detector.masks import MaskStyle, paint_mask
+    from detector.synth.masks import MaskStyle, paint_mask
 
     root = tmp_path_factory.mktemp("labelled")
     rng = np.random.default_rng(3)
@@ -127,7 +127,7 @@ def free_port() -> int:
 
 def jpeg(side: int | None = None) -> bytes:
     """The astronaut (one face) as JPEG, optionally scaled to ``side`` pixels square."""
-    from detector.demo import astronaut_bgr
+    from detector.synth.demo import astronaut_bgr
 
     image = astronaut_bgr()
     if side:

@@ -20,7 +20,7 @@ import pytest
 from conftest import ROOT, start_server
 from mjpeg_server import MJPEGServer
 
-from detector.demo import astronaut_bgr
+from detector.synth.demo import astronaut_bgr
 
 
 @pytest.fixture()

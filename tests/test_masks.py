@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from detector.align import CROP_SIZE, NECK_REGION, alignment_matrix
-from detector.masks import NECK_STATE, STATE_LABEL, STATES, MaskStyle, mask_polygon, neck_band, paint_mask
+from detector.synth.masks import NECK_STATE, STATE_LABEL, STATES, MaskStyle, mask_polygon, neck_band, paint_mask
 
 
 def _rotated(points: np.ndarray, degrees: float, centre: np.ndarray) -> np.ndarray:
@@ -115,7 +115,7 @@ def test_synth_paints_every_state(portraits, tmp_path):
 
 def test_synth_leaves_out_masks_the_photo_cuts_off(portraits, astronaut_landmarks, tmp_path):
     """A photo cut between lip and chin gets a worn mask but no mask on the chin: most of it would be outside."""
-    from detector.masks import mask_polygon
+    from detector.synth.masks import mask_polygon
     from training.synth import MIN_INSIDE, inside_share, main
 
     lip, chin = astronaut_landmarks[57, 1], astronaut_landmarks[8, 1]
@@ -137,7 +137,7 @@ def test_synth_leaves_out_masks_the_photo_cuts_off(portraits, astronaut_landmark
 def test_synth_dresses_masks_in_real_cloth(portraits, astronaut_landmarks, tmp_path):
     """``--cloth``: the cloth of a worn mask in a labelled folder (a red one, a colour the painter
     never picks) is cut by landmarks and worn under the nose and on the chin of a bare face."""
-    from detector.masks import mask_polygon
+    from detector.synth.masks import mask_polygon
     from training.synth import cloth_swatch, main
 
     red = MaskStyle(colour=(30, 30, 200), pattern="plain", shade=0.0, loops=False)

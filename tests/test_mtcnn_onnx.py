@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from detector.mtcnn_onnx import OnnxMTCNN, pyramid_scales
+from detector.finders.mtcnn import OnnxMTCNN, pyramid_scales
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -162,8 +162,8 @@ def test_finder_config_points_at_candidate_nets(tmp_path: Path) -> None:
     shipped nets finds the same face, a folder without nets is refused by name."""
     import shutil
 
-    from detector.faces import FinderConfig, make_finder
-    from detector.mtcnn_onnx import DEFAULT_MODEL_DIR
+    from detector.finders import FinderConfig, make_finder
+    from detector.finders.mtcnn import DEFAULT_MODEL_DIR
 
     for net in DEFAULT_MODEL_DIR.glob("*.onnx"):
         shutil.copy(net, tmp_path)
@@ -175,7 +175,7 @@ def test_finder_config_points_at_candidate_nets(tmp_path: Path) -> None:
 
 
 def test_module_does_not_import_tensorflow() -> None:
-    code = "import sys, detector.mtcnn_onnx; sys.exit('tensorflow' in sys.modules)"
+    code = "import sys, detector.finders.mtcnn; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT).returncode == 0
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import DATA, ROOT
 
-from detector.faces import FinderConfig, detect_still
+from detector.finders import FinderConfig, detect_still
 from training.recall import NONFACE_SAMPLES
 
 RECALL_TARGET = 0.97
@@ -170,7 +170,7 @@ def test_finder_refit_smoke_on_a_few_train_photos(tmp_path) -> None:
         pytest.skip(f"datasets not found at {DATA} (see shared/data/README.md)")
     import shutil
 
-    from detector.faces import make_finder
+    from detector.finders import make_finder
     from training.finetune_mtcnn import main as finetune
 
     for net in (ROOT / "models" / "mtcnn").glob("*.onnx"):
@@ -218,7 +218,7 @@ def test_finer_search_only_adds_faces_apart_from_those_found() -> None:
 
 def test_finer_search_leaves_a_portrait_as_it_was(pipeline, portraits) -> None:
     """On a one-face photo the finer search changes nothing: same face, same box."""
-    from detector.faces import make_finder
+    from detector.finders import make_finder
 
     rgb = cv2.cvtColor(portraits["none"], cv2.COLOR_BGR2RGB)
     on = detect_still(pipeline.finder, rgb)
@@ -230,7 +230,7 @@ def test_a_small_photo_is_searched_enlarged_for_a_face_under_the_floor() -> None
     """``still_upscale``: a 320x240 photo whose one face is 8 px wide (the astronaut shrunk to
     48 px) has nothing the 1x search, the borders or the framed squares box; its enlarged
     copy finds the face, boxed where it is. A photo over the size limit is not enlarged."""
-    from detector.faces import make_finder
+    from detector.finders import make_finder
     from detector.track import iou_matrix
 
     canvas = np.full((240, 320, 3), 128, np.uint8)

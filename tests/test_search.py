@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from detector.search import Searcher, SearchPlan
-from detector.yunet import YuNet
+from detector.finders.search import Searcher, SearchPlan
+from detector.finders.yunet import YuNet
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -16,7 +16,7 @@ skimage_data = pytest.importorskip("skimage.data")
 @pytest.fixture(scope="module")
 def video_finder():
     """The finder as video runs it: a 40 px floor (``detector.pipeline.VIDEO_MIN_FACE``)."""
-    from detector.faces import FinderConfig, make_finder
+    from detector.finders import FinderConfig, make_finder
     from detector.pipeline import VIDEO_MIN_FACE
 
     return make_finder("onnx", FinderConfig(min_face_size=VIDEO_MIN_FACE))

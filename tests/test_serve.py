@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from conftest import free_port, jpeg, png_declaring, run_cli, start_server, stop_server
 
-from detector.demo import astronaut_bgr
+from detector.synth.demo import astronaut_bgr
 from detector.types import LABELS
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from conftest import ROOT, free_port, run_cli, start_server, stop_server
 
-from detector.demo import astronaut_bgr
+from detector.synth.demo import astronaut_bgr
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,7 @@ def test_iou_matrix():
 
 def test_real_clip_with_one_change(pipeline, astronaut_landmarks, tmp_path):
     """The real pipeline on a clip where a mask comes off once: one label change on one track."""
-    from detector.demo import build_demo_clip
+    from detector.synth.demo import build_demo_clip
     from detector.video import VideoAnalyzer
 
     clip = build_demo_clip(tmp_path / "change.mp4", astronaut_landmarks, frames_per_state=20,

@@ -2,7 +2,7 @@
 
 SRC is a labelled folder (subfolders ``mask``/``incorrect``/``no_mask`` or the
 public sets' names) or a scene set (``images/`` plus ``labels.json`` of boxes).
-Faces are found and aligned by the detector's own code (``detector.faces``,
+Faces are found and aligned by the detector's own code (``detector.finders``,
 ``detector.landmarks``, ``detector.align``), so training sees what the
 detector will see. Writes ``DST/<label>/*.png``, the patch under each chin in
 ``DST/neck/<label>/*.png``, and ``DST/crops.csv``; photos
@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from detector.align import align_face, alignment_matrix, neck_patch
-from detector.faces import FaceFinder, FinderConfig, largest_still_face, make_finder
+from detector.finders import FaceFinder, FinderConfig, largest_still_face, make_finder
 from detector.landmarks import Landmarker
 from detector.sources import SourceError, read_image
 from detector.track import iou_matrix

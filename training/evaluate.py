@@ -174,7 +174,7 @@ def fusion_settings(args: argparse.Namespace) -> dict | None:
 
 def candidate_pipeline(args: argparse.Namespace):
     """The detector with the candidate models and settings the command line names; None after an error line."""
-    from detector.faces import FinderConfig
+    from detector.finders import FinderConfig
     from detector.pipeline import Pipeline, PipelineConfig
 
     if args.mtcnn and args.finder != "onnx":

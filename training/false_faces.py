@@ -29,7 +29,7 @@ UPSCALES = (2.0, 3.0, 3.75, 4.0, 5.0, 6.0)
 
 def upscaled_astronaut(pipeline) -> dict[str, int]:
     """Extra faces (beyond her own) per upscale factor, through the detector's photo path."""
-    from detector.demo import astronaut_bgr
+    from detector.synth.demo import astronaut_bgr
 
     image = astronaut_bgr()
     return {f"{f}x": len(pipeline.detect(cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC),
@@ -38,9 +38,9 @@ def upscaled_astronaut(pipeline) -> dict[str, int]:
 
 def demo_badges(pipeline, min_face: int = 40) -> list[int]:
     """Frames of the demo clip where the video-path finder boxes something below the faces."""
-    from detector.demo import make_demo_clip
-    from detector.faces import make_finder
+    from detector.finders import make_finder
     from detector.sources import open_source
+    from detector.synth.demo import make_demo_clip
 
     finder = make_finder(pipeline.config.finder, replace(pipeline.config.faces, min_face_size=min_face))
     with tempfile.TemporaryDirectory(prefix="false-faces-") as folder:
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model_dir is not None and not args.model_dir.is_dir():
         print(f"error: --model-dir is not a folder: {args.model_dir}", file=sys.stderr)
         return 2
-    from detector.faces import FinderConfig
+    from detector.finders import FinderConfig
     from detector.pipeline import Pipeline, PipelineConfig
 
     try:

@@ -71,7 +71,7 @@ def make_crops(data: Path, work: Path, force: bool, real_sets: tuple[str, ...] =
 
 def refit_finder(data: Path, work: Path, splits: Path, force: bool) -> None:
     """Step 5: the two refit rounds of the shipped finder, then its nets into ``models/mtcnn``."""
-    from detector.mtcnn_onnx import DEFAULT_MODEL_DIR
+    from detector.finders.mtcnn import DEFAULT_MODEL_DIR
     from training import finetune_mtcnn
 
     round1, round2 = work / "mtcnn_round1", work / "mtcnn_round2"

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from detector.faces import FinderConfig, detect_still, make_finder
-from detector.mtcnn_onnx import OnnxMTCNN, crop_resize, square
+from detector.finders import FinderConfig, detect_still, make_finder
+from detector.finders.mtcnn import OnnxMTCNN, crop_resize, square
 from detector.track import iou_matrix
 from training.recall import face_free_square, read_rgb
 from training.resample import far

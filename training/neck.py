@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 from detector.align import neck_input
-from detector.classify import MODELS_DIR, NECK_MIN_INSIDE
+from detector.classify import NECK_MIN_INSIDE
+from detector.runtime import MODELS_DIR
 from detector.types import LABELS
 from training.augment import AugmentConfig
 from training.data import Arrays, source_set

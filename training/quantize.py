@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from detector.classify import FLOAT_PATHS, INT8_DIR, onnx_session
+from detector.classify import FLOAT_PATHS, INT8_DIR
+from detector.runtime import onnx_session
 from detector.sources import SourceError, read_image
 from training.datasets import DatasetError, labelled_images
 from training.splits import labelled_split, read_held, scene_split

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from detector.faces import FaceFinder, FinderConfig, detect_still, make_finder
+from detector.finders import FaceFinder, FinderConfig, detect_still, make_finder
 from detector.sources import read_image
 from detector.track import iou_matrix
 from training.splits import assign_splits, labelled_split, phash, read_held, scene_split

@@ -2,7 +2,7 @@
 
 Real photos of masks worn wrong are scarce, so they are made: for each bare
 face in SRC (a folder of photos, or the ``no_mask`` part of a labelled
-folder), masks are painted by its dlib landmarks (``detector.masks``) worn
+folder), masks are painted by its dlib landmarks (``detector.synth.masks``) worn
 correctly, under the nose and on the chin, each in a random colour, pattern
 and shading so that no class can be recognised by colour. Writes
 ``DST/mask/<name>__worn.jpg``, ``DST/incorrect/<name>__under_nose.jpg``,
@@ -43,10 +43,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from detector.faces import FinderConfig, largest_still_face, make_finder
+from detector.finders import FinderConfig, largest_still_face, make_finder
 from detector.landmarks import Landmarker
-from detector.masks import ALL_STATES, NECK_STATE, STATE_LABEL, STATES, MaskStyle, mask_polygon, paint_mask
 from detector.sources import IMAGE_EXTS, SourceError, read_image
+from detector.synth.masks import ALL_STATES, NECK_STATE, STATE_LABEL, STATES, MaskStyle, mask_polygon, paint_mask
 from training.crop import scene_boxes
 from training.datasets import FOLDER_LABELS
 from training.sheets import around, contact_sheet

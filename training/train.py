@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from detector.align import parts_input
-from detector.classify import MODELS_DIR
+from detector.runtime import MODELS_DIR
 from detector.types import LABELS
 from training.augment import POLICIES, AugmentConfig
 from training.config import config_splits, load_config

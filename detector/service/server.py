@@ -94,8 +94,8 @@ def serve(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, sock: socket.socket) -> int:
     """Read the site, open its cameras, load the models, serve; the demo clip's temp folder goes at the end."""
-    from detector.demo import make_demo_clip
     from detector.pipeline import Pipeline, PipelineConfig, float_nets
+    from detector.synth.demo import make_demo_clip
 
     clip = None
     try:

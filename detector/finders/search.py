@@ -8,7 +8,7 @@ search per frame, and the frames left over only follow:
 
     MTCNN's pyramid, in two parts on a large frame (the coarse levels first, the
         finest, which alone costs about half, next) or whole on a small one
-    YuNet on a half-size copy (``detector.yunet``), which also finds faces under
+    YuNet on a half-size copy (``detector.finders.yunet``), which also finds faces under
         the 40 px floor, each box re-scored and re-located by ONet
 
 Every face is searched for once a cycle, as before, and no frame pays for the
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from detector.faces import apart
+from detector.finders import apart
 from detector.types import Detection
 
 SPLIT_PIXELS = 800 * 600
@@ -66,7 +66,7 @@ class Searcher:
         self.finder, self.plan = finder, plan
         self.yunet = None
         if plan.yunet:
-            from detector.yunet import YuNet
+            from detector.finders.yunet import YuNet
 
             self.yunet = YuNet()
         self.refresh_frames = max(plan.every, round(plan.refresh_seconds * fps))

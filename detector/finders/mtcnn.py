@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from detector.classify import MODELS_DIR, cpu_session_options
+from detector.runtime import MODELS_DIR, cpu_session_options
 from detector.types import Detection
 
 DEFAULT_MODEL_DIR = MODELS_DIR / "mtcnn"
@@ -195,7 +195,7 @@ class OnnxMTCNN:
 
         ``thresholds`` and ``min_face_size`` override the finder's own for this call only; ``levels``
         searches only those levels of the pyramid (0 is the finest, for the smallest faces), so a
-        video can spread one search over several frames (``detector.search``).
+        video can spread one search over several frames (``detector.finders.search``).
         """
         t_pnet, t_rnet, t_onet = thresholds or self.thresholds
         if min_face_size is not None and min_face_size < PNET_CELL:

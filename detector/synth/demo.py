@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from detector.masks import MaskStyle, paint_mask
+from detector.synth.masks import MaskStyle, paint_mask
 
 SEQUENCE = (("worn", "none"), ("under_nose", "worn"), ("on_chin", "under_nose"), ("none", "on_chin"))
 """(left face, right face) mask states, one pair per segment of the clip."""
