@@ -86,13 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def pipeline_config(args: argparse.Namespace, video: bool = True) -> PipelineConfig:
     """The PipelineConfig these arguments ask for (``benchmarks/fps.py`` measures exactly this)."""
-    from detector.finders import FinderConfig
     from detector.pipeline import PipelineConfig, float_nets
 
     nets = {"finder": args.finder, **(float_nets() if args.float else {})}
-    config = PipelineConfig.video(args.min_face, **nets) if video else PipelineConfig(**nets)
-    if args.min_face is not None:
-        config.faces = FinderConfig(min_face_size=args.min_face)
+    config = (PipelineConfig.video if video else PipelineConfig.photos)(args.min_face, **nets)
     if args.detect_every is not None:
         config.detect_every = args.detect_every
     if args.search_side is not None:

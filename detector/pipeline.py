@@ -102,6 +102,12 @@ class PipelineConfig:
         return cls(**{"faces": FinderConfig(min_face_size=min_face or VIDEO_MIN_FACE), **changes})
 
     @classmethod
+    def photos(cls, min_face: int | None = None, **changes) -> PipelineConfig:
+        """The defaults for single photos: faces from ``min_face`` pixels (default the finder's own 20),
+        each photo searched with the still-photo search."""
+        return cls(**{"faces": FinderConfig(**({"min_face_size": min_face} if min_face else {})), **changes})
+
+    @classmethod
     def reference(cls, **changes) -> PipelineConfig:
         """No shortcuts: the TensorFlow finder on every frame and every face classified on every frame,
         by the float nets."""
