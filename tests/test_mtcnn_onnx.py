@@ -63,7 +63,6 @@ def reference():
 def test_net_parity(name: str) -> None:
     pytest.importorskip("tensorflow")
     pytest.importorskip("mtcnn")
-    import onnxruntime as ort
 
     from training.export_mtcnn import NETS, build_keras_net
 
@@ -177,20 +176,3 @@ def test_finder_config_points_at_candidate_nets(tmp_path: Path) -> None:
 def test_module_does_not_import_tensorflow() -> None:
     code = "import sys, detector.finders.mtcnn; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT).returncode == 0
-
-
-def test_averaged_nets_give_the_mean_of_their_members(tmp_path):
-    """``training.average_nets``: one ONNX file whose outputs are the members' mean (stock and refit ONet)."""
-    from training.average_nets import main as average
-
-    members = [ROOT / "models" / "mtcnn" / name for name in ("onet.onnx", "onet_masked.onnx")]
-    assert average([str(tmp_path / "onet_avg.onnx"), *map(str, members)]) == 0
-    x = np.random.default_rng(1).uniform(-1, 1, (4, 48, 48, 3)).astype(np.float32)
-    run = lambda path: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})  # noqa: E731
-    got, (a, b) = run(tmp_path / "onet_avg.onnx"), (run(p) for p in members)
-    assert not np.allclose(a[2], b[2]), "the members differ, so the mean is a real test"
-    for g, u, v in zip(got, a, b):
-        assert np.allclose(g, (u + v) / 2, atol=1e-6)
-    assert average([str(tmp_path / "x.onnx"), str(members[0]), str(ROOT / "models" / "mtcnn" / "rnet.onnx")]) == 2
-    (tmp_path / "junk.onnx").write_text("junk")
-    assert average([str(tmp_path / "x.onnx"), str(members[0]), str(tmp_path / "junk.onnx")]) == 2

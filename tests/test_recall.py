@@ -148,23 +148,9 @@ def test_held_split_draws_the_line_where_the_classifier_did(tmp_path) -> None:
     assert "chandrika/with_mask/a.jpg" not in {p.relative_to(tmp_path).as_posix() for _, _, p in train.stills}
 
 
-def test_false_faces_probe_reports_what_the_finder_boxes(tmp_path) -> None:
-    """``training.false_faces``: at 2x the astronaut is one face, and the report names every probe."""
-    import json
-
-    from training.false_faces import main
-
-    assert main(["--model-dir", str(tmp_path / "missing")]) == 2
-    assert main(["--json", str(tmp_path / "ff.json")]) == 0
-    result = json.loads((tmp_path / "ff.json").read_text())
-    assert result["astronaut_extra"]["2.0x"] == 0
-    assert set(result) == {"astronaut_extra", "demo_badge_frames", "samples"}
-    assert set(result["samples"]) <= {"coins"}, "the photo path boxes no other non-face sample"
-
-
 @pytest.mark.data
 def test_finder_refit_smoke_on_a_few_train_photos(tmp_path) -> None:
-    """The refit runs from train photos to checked ONNX nets, softened copies and every layer included,
+    """The refit runs from train photos to checked ONNX nets, softened copies included,
     and what it writes loads as a finder that still finds the astronaut's face."""
     if not DATA.is_dir():
         pytest.skip(f"datasets not found at {DATA} (see shared/data/README.md)")
@@ -176,7 +162,7 @@ def test_finder_refit_smoke_on_a_few_train_photos(tmp_path) -> None:
     for net in (ROOT / "models" / "mtcnn").glob("*.onnx"):
         shutil.copy(net, tmp_path)
     args = ["--data", str(DATA), "--splits", str(ROOT / "models" / "splits.json"), "--limit", "3",
-            "--soft", "1", "--train", "all", "--epochs", "1", "--nets", "pnet", "rnet", "--out", str(tmp_path)]
+            "--soft", "1", "--epochs", "1", "--nets", "pnet", "rnet", "--out", str(tmp_path)]
     assert finetune(args) == 0, "export parity within tolerance"
     assert (tmp_path / "rnet_masked.onnx").read_bytes() != (ROOT / "models/mtcnn/rnet_masked.onnx").read_bytes()
     found = make_finder("onnx", FinderConfig(model_dir=tmp_path)).detect(skimage_data.astronaut())

@@ -1,4 +1,4 @@
-"""The training tools that judge and move data: evaluate, paired, resample, clean, and the
+"""The training tools that judge and move data: evaluate, paired, clean, and the
 one-line errors every training command gives on bad input."""
 
 from __future__ import annotations
@@ -49,35 +49,6 @@ def test_paired_counts_only_the_faces_one_run_gets_right(tmp_path, capsys):
     assert main([str(tmp_path / "a.json"), str(tmp_path / "old.json")]) == 2
     assert main([str(tmp_path / "a.json"), str(tmp_path / "missing.json")]) == 2
     assert all(line.startswith("error:") for line in capsys.readouterr().err.strip().splitlines())
-
-
-def test_resample_writes_far_and_close_copies_under_the_same_names(labelled_folder, tmp_path, capsys):
-    from training.resample import main
-
-    before = {p: p.read_bytes() for p in labelled_folder.rglob("*.jpg")}
-    assert main([str(labelled_folder), str(tmp_path / "far"), "--far", "40"]) == 0
-    assert main([str(labelled_folder), str(tmp_path / "close"), "--close", "2", "--noise", "6"]) == 0
-    assert {p: p.read_bytes() for p in labelled_folder.rglob("*.jpg")} == before, "the sources are only read"
-    for path in before:
-        name = path.relative_to(labelled_folder.parent)
-        source, soft, big = (cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in
-                             (path, tmp_path / "far" / name, tmp_path / "close" / name))
-        assert soft.shape == source.shape and big.shape == (2 * source.shape[0], 2 * source.shape[1])
-        assert cv2.Laplacian(soft, cv2.CV_64F).var() < cv2.Laplacian(source, cv2.CV_64F).var() / 4, "far is soft"
-    assert main([str(labelled_folder), str(tmp_path / "far"), "--far", "40"]) == 2, "an existing copy is kept"
-    assert main([str(labelled_folder), str(tmp_path / "x"), "--far", "4"]) == 2
-    assert main([str(labelled_folder), str(tmp_path / "x"), "--close", "2", "--noise", "-1"]) == 2
-    assert main([str(tmp_path / "missing"), str(tmp_path / "x"), "--far", "40"]) == 2
-    said = capsys.readouterr().err
-    assert said.count("error: ") == 4 and "Traceback" not in said
-    broken = tmp_path / "broken" / "no_mask"
-    broken.mkdir(parents=True)
-    (broken / "x.jpg").write_bytes(b"not an image")
-    cv2.imwrite(str(broken / "y.jpg"), cv2.imread(str(next(iter(before)))))
-    assert main([str(broken.parent), str(tmp_path / "b"), "--far", "40"]) == 0
-    said = capsys.readouterr().out
-    assert "wrote 1 photos" in said and "1 unreadable" in said
-    assert (tmp_path / "b" / "broken" / "no_mask" / "y.jpg").exists()
 
 
 def test_clean_moves_and_undoes(portraits, tmp_path):

@@ -38,8 +38,6 @@ class AugmentConfig:
     """Random brightness change of up to this share; contrast changes with it."""
     resize: float = 0.0
     """Up to this share of crops are blurred by shrinking and re-growing (small, far faces)."""
-    frame: float = 0.0
-    """This share of crops are cut as if the photo ended inside the face (see ``frame_cut``)."""
 
     @classmethod
     def policy(cls, name: str) -> AugmentConfig:
@@ -73,46 +71,6 @@ def augmenter(config: AugmentConfig, seed: int = 0) -> keras.Sequential:
     if config.noise:
         steps.append(layers.GaussianNoise(config.noise, seed=seed + 6))
     return keras.Sequential(steps, name="augment")
-
-
-FRAME_BANDS = {"top": (0.0, 0.15), "left": (0.0, 0.2), "right": (0.8, 1.0), "bottom": (0.7, 1.0)}
-"""Where a photo's edge may fall in the aligned crop, as fractions of its side."""
-CHIN_KEPT = 0.88
-"""The highest a bottom edge may cut an ``incorrect`` face: a mask on the chin stays in view."""
-
-
-def frame_cut(x, y, share: float, incorrect: int):
-    """Cut a share of a batch of crops (B, S, S, 1) as tight photos are cut, labels in y.
-
-    Why: a photo cropped to the face ends inside the aligned crop, and
-    ``align_face`` fills what lies outside with the face's mean grey; tight
-    bare and masked photos are the ones called ``incorrect``, as if the grey
-    band were a mask on the chin. Cutting every class the same way (each
-    side on or off at random, at a random depth) should make the band mean
-    nothing. An ``incorrect`` face is cut no higher than ``CHIN_KEPT`` from
-    the bottom, so the mask that makes it incorrect is never cut away.
-    Measured, it did not help (models/HISTORY.md): off by default.
-    """
-    import tensorflow as tf
-
-    b, s = tf.shape(x)[0], tf.shape(x)[1]
-
-    def edge(side: str, low: float | tf.Tensor, high: float) -> tf.Tensor:
-        at = tf.random.uniform([b, 1, 1, 1], 0.0, 1.0) * (high - low) + low
-        on = tf.random.uniform([b, 1, 1, 1]) < 0.5
-        return tf.where(on, at, 0.0 if side in ("top", "left") else 1.0)
-
-    bottom_low = tf.where(tf.reshape(tf.cast(y, tf.int32), [-1, 1, 1, 1]) == incorrect, CHIN_KEPT, FRAME_BANDS["bottom"][0])
-    top, left = edge("top", *FRAME_BANDS["top"]), edge("left", *FRAME_BANDS["left"])
-    right, bottom = edge("right", *FRAME_BANDS["right"]), edge("bottom", bottom_low, FRAME_BANDS["bottom"][1])
-    at = (tf.cast(tf.range(s), tf.float32) + 0.5) / tf.cast(s, tf.float32)
-    rows, cols = tf.reshape(at, [1, -1, 1, 1]), tf.reshape(at, [1, 1, -1, 1])
-    inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
-    inside = inside | (tf.random.uniform([b, 1, 1, 1]) >= share)  # the rest of the batch is left whole
-    kept = tf.cast(inside, x.dtype)
-    area = tf.maximum(tf.reduce_sum(kept, axis=[1, 2, 3], keepdims=True), 1.0)
-    mean = tf.reduce_sum(x * kept, axis=[1, 2, 3], keepdims=True) / area
-    return tf.where(inside, x, mean)
 
 
 def shrink_blur(x, share: float):

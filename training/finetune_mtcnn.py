@@ -2,13 +2,12 @@
 
 Why: the package's nets learned faces with a visible nose and mouth, so masked
 faces score low at every stage, and no threshold or border trick recovers
-masked faces in crowded scenes. ``--train head`` refits only the final
-face-classification layer of each net (PNet ``conv4-2``, RNet ``fc5-2``, ONet
-``fc6-3``) as a logistic regression pulled toward the shipped weights.
-``--train dense`` also trains the last shared layer (PNet ``conv3``, RNet
-``fc4``, ONet ``fc5``, with their PReLUs) by Adam, while distillation keeps the
-box and landmark outputs where they were (the regression heads stay frozen);
-``--train all`` trains every layer below the heads that way.
+masked faces in crowded scenes. The final face-classification layer of each
+net (PNet ``conv4-2``, RNet ``fc5-2``, ONet ``fc6-3``) and the last shared layer
+below it (PNet ``conv3``, RNet ``fc4``, ONet ``fc5``, with their PReLUs) are
+trained by Adam, while distillation keeps the box and landmark outputs where
+they were (the regression heads stay frozen). Refitting the head alone, or
+every layer, did worse (docs/decisions.md).
 The architecture and cost per frame stay the same, and bare faces stay faces
 because they are in the training data too.
 
@@ -30,9 +29,9 @@ The shipped ``*_masked.onnx`` are two rounds (about 2 + 3 minutes on 2 cores) on
 ``models/splits.json``, the classifier's split, so the photos that judge the whole detector
 (``training.evaluate --splits models/splits.json``) are held out for both models::
 
-    python -m training.finetune_mtcnn --train dense --splits models/splits.json --out /tmp/round1
+    python -m training.finetune_mtcnn --splits models/splits.json --out /tmp/round1
     cp /tmp/round1/pnet_masked.onnx models/mtcnn/
-    python -m training.finetune_mtcnn --train dense --crops 6 --negatives 40 --epochs 16 \
+    python -m training.finetune_mtcnn --crops 6 --negatives 40 --epochs 16 \
         --splits models/splits.json --mine /tmp/round1 --nets rnet onet
 
 (round 1's PNet ships; RNet and ONet are refit on negatives mined with round 1's nets.)
@@ -45,7 +44,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
 
 from training.export_mtcnn import TOLERANCE, build_keras_net, max_difference, save_onnx
 from training.mtcnn_patches import SIZES, TIGHT_FOLDERS, collect
@@ -54,7 +52,7 @@ from training.splits import read_held
 
 HEADS = {"pnet": "conv4-2", "rnet": "fc5-2", "onet": "fc6-3"}
 TRUNKS = {"pnet": ("conv3", "prelu3"), "rnet": ("fc4", "prelu4"), "onet": ("fc5", "prelu5")}
-"""The last shared layer of each net: trained too with ``--train dense``."""
+"""The last shared layer of each net: trained with the face head."""
 REGS = {"pnet": ("conv4-1",), "rnet": ("fc5-1",), "onet": ("fc6-1", "fc6-2")}
 """Box (and landmark) outputs, kept unchanged by distillation when the trunk moves."""
 
@@ -83,51 +81,16 @@ def balanced_weights(y: np.ndarray) -> np.ndarray:
     return np.where(y == 1, 0.5 / max(y.mean(), 1e-6), 0.5 / max(1 - y.mean(), 1e-6))
 
 
-def fit_head(feats: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, l2: float) -> tuple[np.ndarray, float]:
-    """Class-balanced logistic regression on the face-minus-background logit, L2-pulled to (w0, b0)."""
-    weight = balanced_weights(y) / len(y)
-    theta0 = np.r_[w0, b0]
-
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        z = feats @ theta[:-1] + theta[-1]
-        p = 1 / (1 + np.exp(-np.clip(z, -30, 30)))
-        ce = -(weight * (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))).sum()
-        d = theta - theta0
-        grad_z = weight * (p - y)
-        grad = np.r_[feats.T @ grad_z, grad_z.sum()] + 2 * l2 * d
-        return ce + l2 * float(d @ d), grad
-
-    theta = minimize(loss, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 300}).x
-    return theta[:-1], float(theta[-1])
-
-
-def refit(name: str, x: np.ndarray, y: np.ndarray, l2: float):
-    """The package's net with its classification head refit; returns (model, before, after) accuracies."""
-    model = build_keras_net(name)
-    head = next(layer for layer in model.layers if layer.name == HEADS[name])
-    kernel, bias = (np.asarray(v) for v in head.get_weights())
-    feats = features(model, name, x).astype(np.float64)
-    w0, b0 = (kernel[..., 1] - kernel[..., 0]).reshape(-1), float(bias[1] - bias[0])
-    w, b = fit_head(feats, y, w0, b0, l2)
-    dw, db = (w - w0).reshape(kernel.shape[:-1]), b - b0
-    kernel = kernel + np.stack([-dw / 2, dw / 2], axis=-1)
-    head.set_weights([kernel.astype(np.float32), (bias + np.array([-db / 2, db / 2])).astype(np.float32)])
-    accuracy = lambda ww, bb: {c: float(((feats[y == c] @ ww + bb > 0) == c).mean()) for c in (0, 1)}
-    return model, accuracy(w0, b0), accuracy(w, b)
-
-
-def trunk_layers(model, name: str, whole: bool = False) -> list:
-    """The layers ``--train dense`` trains below the heads: the last shared one (``TRUNKS``), or with
-    ``whole`` every layer from the input on (``--train all``)."""
+def trunk_layers(model, name: str) -> list:
+    """The layers trained below the heads: from the last shared one (``TRUNKS``) to the heads."""
     names = [layer.name for layer in model.layers]
     end = min(names.index(n) for n in (*REGS[name], HEADS[name]))
-    return model.layers[0 if whole else names.index(TRUNKS[name][0]) : end]
+    return model.layers[names.index(TRUNKS[name][0]) : end]
 
 
 def refit_dense(name: str, x: np.ndarray, y: np.ndarray, l2: float, lr: float, epochs: int,
-                distill: float, seed: int = 0, batch: int = 256, whole: bool = False):
-    """The package's net with its last trunk layer (``TRUNKS``; every layer with ``whole``) and face
-    head trained by Adam.
+                distill: float, seed: int = 0, batch: int = 256):
+    """The package's net with its last trunk layer (``TRUNKS``) and face head trained by Adam.
 
     Loss: class-balanced cross-entropy on the face score, plus ``distill`` times the
     squared change of the box (and landmark) outputs on every patch, so regression
@@ -138,7 +101,7 @@ def refit_dense(name: str, x: np.ndarray, y: np.ndarray, l2: float, lr: float, e
 
     model = build_keras_net(name)
     layers = {layer.name: layer for layer in model.layers}
-    trunk = trunk_layers(model, name, whole)
+    trunk = trunk_layers(model, name)
     regs, head = [layers[n] for n in REGS[name]], layers[HEADS[name]]
     feats = features(model, name, x, stop=trunk[0].name).astype(np.float32)
 
@@ -223,13 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--negatives", type=int, default=30, help="hard + random negatives per scene, each")
     parser.add_argument("--l2", type=float, default=1e-5, help="pull toward the shipped weights (default: %(default)s)")
     parser.add_argument("--cache", type=Path, help="save the patches here (.npz), or load them if it exists")
-    parser.add_argument("--train", default="dense", choices=("head", "dense", "all"),
-                        help="head: refit the face layer alone (L-BFGS); dense: also the last trunk layer (Adam); "
-                             "all: every layer (Adam; minutes on PNet and RNet, far longer on ONet)")
-    parser.add_argument("--lr", type=float, default=1e-4, help="Adam step for --train dense (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=8, help="epochs for --train dense (default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=1e-4, help="Adam step (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=8, help="epochs (default: %(default)s)")
     parser.add_argument("--distill", type=float, default=10.0,
-                        help="weight keeping box outputs unchanged, --train dense (default: %(default)s)")
+                        help="weight keeping box outputs unchanged (default: %(default)s)")
     parser.add_argument("--tight", nargs="*", default=list(TIGHT_FOLDERS),
                         help="folders of tight crops: a face the lenient cascade misses there is the centred square")
     parser.add_argument("--crops", type=int, default=0,
@@ -258,11 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for name in args.nets:
         x, y = sets[name]
-        if args.train in ("dense", "all"):
-            model, before, after = refit_dense(name, x, y, args.l2, args.lr, args.epochs, args.distill, args.seed,
-                                               whole=args.train == "all")
-        else:
-            model, before, after = refit(name, x, y, args.l2)
+        model, before, after = refit_dense(name, x, y, args.l2, args.lr, args.epochs, args.distill, args.seed)
         path = args.out / f"{name}_masked.onnx"
         diff = export(model, name, path)
         failed |= diff > TOLERANCE

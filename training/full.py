@@ -75,7 +75,7 @@ def refit_finder(data: Path, work: Path, splits: Path, force: bool) -> None:
     from training import finetune_mtcnn
 
     round1, round2 = work / "mtcnn_round1", work / "mtcnn_round2"
-    common = ["--train", "dense", "--data", str(data), "--splits", str(splits)]
+    common = ["--data", str(data), "--splits", str(splits)]
     step(round1 / "onet_masked.onnx", force, "finder round 1", finetune_mtcnn.main, [*common, "--out", str(round1)])
     step(round2 / "onet_masked.onnx", force, "finder round 2", finetune_mtcnn.main,
          [*common, "--crops", "6", "--negatives", "40", "--epochs", "16", "--mine", str(round1),

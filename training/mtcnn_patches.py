@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
 from detector.finders import FinderConfig, detect_still, make_finder
 from detector.finders.mtcnn import OnnxMTCNN, crop_resize, square
+from detector.pipeline import shrink_to
 from detector.track import iou_matrix
 from training.recall import face_free_square, read_rgb
-from training.resample import far
 
 SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
 """Input side of each net: every patch is cut at all three."""
@@ -83,13 +84,19 @@ def scene_patches(data, mtcnn: OnnxMTCNN, rng: np.random.Generator, jitters: int
             yield image, np.concatenate([pos, neg]), np.r_[np.ones(len(pos)), np.zeros(len(neg))]
 
 
+def far(image: np.ndarray, side: int) -> np.ndarray:
+    """The photo shrunk so its long side is ``side`` pixels, then grown back to its size: a far, soft face."""
+    small, scale = shrink_to(image, side)
+    return image if scale == 1.0 else cv2.resize(small, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+
+
 def soften(rgb: np.ndarray, faces: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The photo as a farther or poorer camera takes it, and the faces still worth learning there.
 
     Why: MTCNN's nets miss soft masked faces (far cameras, small faces in crowd
     photos grown to RNet's 24 and ONet's 48 px), and no threshold brings them
     back. The photo is shrunk so its median face spans ``SOFT_SIDES`` pixels (drawn
-    uniformly) and grown back (``training.resample.far``), so boxes keep their
+    uniformly) and grown back (``far``), so boxes keep their
     place; a face left under 12 px of detail, PNet's input, is no face to learn.
     """
     sides = faces[:, 2] - faces[:, 0]

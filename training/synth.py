@@ -14,17 +14,6 @@ place instead: one random state on each of its bare labelled faces, on photos
 ``training.crop`` crops like the real one. Those faces keep a crowd photo's
 blur, light and pose, which no portrait has.
 
-``--states on_neck`` paints a mask pulled down onto the neck instead, for the
-neck model only: the classifier's crop ends at the chin. Tried
-and not used for the shipped neck model (models/HISTORY.md): painted bands do not
-teach it real masks hanging in folds.
-
-``--cloth DIR`` dresses a share of the masks in real cloth instead: swatches cut
-by landmarks from the ``mask`` photos of a labelled folder (``--cloth-splits``
-keeps only photos a split puts in train). Tried and not used for
-the shipped model (models/HISTORY.md): it finds more real masks worn wrong but
-calls more tight photos ``incorrect``.
-
 A state is not painted where most of its mask would fall outside the photo
 (``MIN_INSIDE``): on a photo cut at the chin, a mask "on the chin" is barely
 there, and the picture would teach that a bare face cut by the photo's edge
@@ -46,7 +35,7 @@ from tqdm import tqdm
 from detector.finders import FinderConfig, largest_still_face, make_finder
 from detector.landmarks import Landmarker
 from detector.sources import IMAGE_EXTS, SourceError, read_image
-from detector.synth.masks import ALL_STATES, NECK_STATE, STATE_LABEL, STATES, MaskStyle, mask_polygon, paint_mask
+from detector.synth.masks import STATE_LABEL, STATES, MaskStyle, mask_polygon, paint_mask
 from training.crop import scene_boxes
 from training.datasets import FOLDER_LABELS
 from training.sheets import around, contact_sheet
@@ -71,7 +60,7 @@ def inside_share(polygon: np.ndarray, shape: tuple[int, ...]) -> float:
 
 class LargestFace:
     """The largest face of a photo and its 68 landmarks, found by the detector's own finder and
-    landmarker; loaded once and shared by the cloth cutter and the painter."""
+    landmarker; loaded once for every photo."""
 
     def __init__(self) -> None:
         self.finder, self.landmarker = make_finder("onnx", FinderConfig()), Landmarker()
@@ -84,44 +73,6 @@ class LargestFace:
         return face.box, self.landmarker(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), face.box)
 
 
-def cloth_swatch(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
-    """The cloth of a worn mask: the box from mid-nose to below the mouth, between the jaw's
-    inner points (4 and 12), where a worn mask is all there is. None if it leaves the photo
-    or is under 16 px; landmarks locate the region under a mask too."""
-    x1, x2 = landmarks[4, 0], landmarks[12, 0]
-    y1 = landmarks[29, 1]
-    y2 = landmarks[57, 1] + 0.5 * (landmarks[8, 1] - landmarks[57, 1])
-    x1, y1, x2, y2 = (int(round(v)) for v in (x1, y1, x2, y2))
-    h, w = image.shape[:2]
-    if x1 < 0 or y1 < 0 or x2 > w or y2 > h or min(x2 - x1, y2 - y1) < 16:
-        return None
-    return image[y1:y2, x1:x2].copy()
-
-
-def cloth_swatches(folders: list[Path], splits: dict[str, str] | None, limit: int | None, seed: int,
-                   faces: LargestFace) -> list[np.ndarray]:
-    """Swatches from the ``mask`` photos of labelled folders (only those ``splits`` puts in
-    train, when given, so no held-out photo lends its mask to training)."""
-    photos = [(root, f) for root in folders for sub in sorted(root.iterdir())
-              if sub.is_dir() and FOLDER_LABELS.get(sub.name) == "mask"
-              for f in sorted(sub.iterdir()) if f.suffix.lower() in IMAGE_EXTS]
-    if splits is not None:
-        photos = [(r, f) for r, f in photos if splits.get(f"{r.name}/{f.parent.name}/{f.name}") == "train"]
-    rng = np.random.default_rng(seed)
-    photos = [photos[i] for i in sorted(rng.permutation(len(photos))[:limit])] if limit else photos
-    swatches = []
-    for _, path in tqdm(photos, desc="cloth", unit="img"):
-        try:
-            image = read_image(path)
-        except SourceError:
-            continue
-        face = faces(image)
-        swatch = cloth_swatch(image, face[1]) if face else None
-        if swatch is not None:
-            swatches.append(swatch)
-    return swatches
-
-
 def bare_faces(src: Path) -> list[Path]:
     """Photos of bare faces: ``no_mask``-like subfolders if any, else every image in SRC."""
     subs = [p for p in src.iterdir() if p.is_dir() and FOLDER_LABELS.get(p.name) == "no_mask"] if src.is_dir() else []
@@ -131,11 +82,10 @@ def bare_faces(src: Path) -> list[Path]:
 
 def synthesize(
     src: Path, dst: Path, states: tuple[str, ...], seed: int, limit: int | None, min_inside: float = MIN_INSIDE,
-    swatches: list[np.ndarray] | None = None, cloth_share: float = 0.0, faces: LargestFace | None = None,
+    faces: LargestFace | None = None,
 ) -> tuple[int, int, Counter]:
-    """Paint every state on every face found where the mask fits the photo (``min_inside``),
-    a share ``cloth_share`` of them in a real cloth swatch; returns (photos used, photos with
-    no face, states left unpainted by state)."""
+    """Paint every state on every face found where the mask fits the photo (``min_inside``);
+    returns (photos used, photos with no face, states left unpainted by state)."""
     rng = np.random.default_rng(seed)
     faces = faces or LargestFace()
     photos = bare_faces(src)[:limit]
@@ -155,9 +105,6 @@ def synthesize(
         box, landmarks = face
         for state in states:
             style = MaskStyle.random(rng)
-            if swatches and rng.random() < cloth_share:
-                swatch = swatches[rng.integers(len(swatches))]
-                style.cloth = swatch[:, ::-1] if rng.random() < 0.5 else swatch
             if inside_share(mask_polygon(landmarks, state, style.drop), image.shape) < min_inside:
                 outside[state] += 1
                 continue
@@ -167,7 +114,6 @@ def synthesize(
             cv2.imwrite(str(folder / f"{path.stem}__{state}.jpg"), out, [cv2.IMWRITE_JPEG_QUALITY, 92])
             if len(sheet) < 48:
                 x1, y1, x2, y2 = (int(v) for v in box)
-                y2 += (y2 - y1) if state == NECK_STATE else 0  # the neck, where that mask hangs
                 sheet.append(around(out, (x1, y1, x2, y2), 0, 0))
                 captions.append(state)
         used += 1
@@ -228,32 +174,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", type=Path, help="folder of bare-face photos, a labelled folder (its no_mask part is used), "
                                           "or a scene set (images/ and labels.json: its no_mask faces are painted in place)")
     p.add_argument("dst", type=Path, help="output labelled folder (a scene set, for a scene set)")
-    p.add_argument("--states", nargs="+", choices=ALL_STATES, default=list(STATES),
-                   help=f"mask states to paint (default: {' '.join(STATES)}; on_neck is for the neck model only)")
+    p.add_argument("--states", nargs="+", choices=STATES, default=list(STATES),
+                   help=f"mask states to paint (default: {' '.join(STATES)})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="use at most this many photos")
     p.add_argument("--min-inside", type=float, default=MIN_INSIDE,
                    help=f"share of a mask that must lie inside the photo for it to be painted (default {MIN_INSIDE})")
     p.add_argument("--splits", type=Path, help="splits.json: of a scene set, paint only the photos it puts in train")
-    p.add_argument("--cloth", type=Path, nargs="+", default=[],
-                   help="labelled folder(s) whose mask photos lend real cloth swatches to the painted masks")
-    p.add_argument("--cloth-share", type=float, default=0.7, help="share of masks in real cloth (default 0.7)")
-    p.add_argument("--cloth-splits", type=Path, help="splits.json: take cloth only from photos it puts in train")
-    p.add_argument("--cloth-limit", type=int, help="cut swatches from at most this many mask photos (a seeded sample)")
     return p
 
 
 def bad_argument(args: argparse.Namespace) -> str | None:
     """What is wrong with the arguments, in one line, or None."""
-    for path in [args.src, *args.cloth, *(p for p in (args.cloth_splits, args.splits) if p)]:
+    for path in [args.src, *(p for p in (args.splits,) if p)]:
         if not path.exists():
             return f"no such file or folder: {path}"
-    for path in args.cloth:
-        if not path.is_dir():
-            return f"--cloth wants a labelled folder, not a file: {path}"
-    for name in ("min_inside", "cloth_share"):
-        if not 0.0 <= getattr(args, name) <= 1.0:
-            return f"--{name.replace('_', '-')} must be between 0 and 1, got {getattr(args, name)}"
+    if not 0.0 <= args.min_inside <= 1.0:
+        return f"--min-inside must be between 0 and 1, got {args.min_inside}"
     return None
 
 
@@ -264,13 +201,8 @@ def paint(args: argparse.Namespace) -> str:
                                        args.min_inside)
         head = f"painted one of {', '.join(args.states)} on {n} bare scene faces into {args.dst}"
     else:
-        splits = read_held(args.cloth_splits)
-        faces = LargestFace()
-        swatches = cloth_swatches(args.cloth, splits, args.cloth_limit, args.seed, faces) if args.cloth else []
-        if args.cloth and not swatches:
-            raise SourceError(f"no mask photo with a usable face in {', '.join(map(str, args.cloth))}")
         used, missed, outside = synthesize(args.src, args.dst, tuple(args.states), args.seed, args.limit,
-                                           args.min_inside, swatches, args.cloth_share, faces)
+                                           args.min_inside)
         head = f"painted {', '.join(args.states)} on {used} faces into {args.dst}; no face in {missed} photos"
     left = ", ".join(f"{n} {state}" for state, n in sorted(outside.items())) or "none"
     return f"{head}; left unpainted (mask outside the photo): {left}"

@@ -36,14 +36,13 @@ from training.weights import cell_weights, class_weights, real_only, set_weights
 def train_dataset(data: Arrays, policy: AugmentConfig, batch: int, seed: int, weights: np.ndarray | None = None):
     import tensorflow as tf
 
-    from training.augment import augmenter, frame_cut, shrink_blur
+    from training.augment import augmenter, shrink_blur
 
     aug = augmenter(policy, seed)
     columns = (data.x, data.y) if weights is None else (data.x, data.y, weights)
     ds = tf.data.Dataset.from_tensor_slices(columns).shuffle(len(data), seed=seed).batch(batch)
 
     def apply(x, y, *w):
-        x = frame_cut(x, y, policy.frame, LABELS.index("incorrect")) if policy.frame else x
         x = aug(x, training=True) if aug.layers else x
         x = shrink_blur(x, policy.resize) if policy.resize else x
         return (tf.clip_by_value(x, 0.0, 1.0), y, *w)

@@ -3,11 +3,8 @@
 Used by the embedded demo (``python -m detector --demo``) and by
 ``training.synth`` to make masked faces in every way of wearing one. A mask is
 a polygon along the jaw whose top edge sits on the nose bridge (worn), under
-the nose (incorrect) or under the lower lip (on the chin, incorrect), or a band
-pulled down under the chin onto the neck (incorrect; painted only on request,
-for the neck model), filled in
-a random colour and pattern with shading, so no class can be told by colour,
-or in a swatch of real cloth cut from a photo of a worn mask (``MaskStyle.cloth``).
+the nose (incorrect) or under the lower lip (on the chin, incorrect), filled in
+a random colour and pattern with shading, so no class can be told by colour.
 """
 
 from __future__ import annotations
@@ -18,12 +15,8 @@ import cv2
 import numpy as np
 
 STATES: tuple[str, ...] = ("worn", "under_nose", "on_chin")
-"""The states painted by default: the ones the classifier's crop shows."""
-NECK_STATE = "on_neck"
-"""A mask pulled down onto the neck. Not in ``STATES``: the classifier's crop ends at the chin and
-would learn a bare face as ``incorrect``; its painting is for the neck model (``training.neck``)."""
-ALL_STATES: tuple[str, ...] = (*STATES, NECK_STATE)
-STATE_LABEL = {"worn": "mask", "under_nose": "incorrect", "on_chin": "incorrect", NECK_STATE: "incorrect"}
+"""The ways of wearing a mask that are painted: the ones the classifier's crop shows."""
+STATE_LABEL = {"worn": "mask", "under_nose": "incorrect", "on_chin": "incorrect"}
 """Which classifier label a painted state stands for."""
 
 COLOURS = {  # BGR
@@ -46,9 +39,6 @@ class MaskStyle:
     """Draw ear loops toward the ears."""
     drop: float = 0.12
     """How far the lower edge hangs below the chin, as a share of face height."""
-    cloth: np.ndarray | None = None
-    """A swatch of real mask cloth (BGR, cut from a photo of a worn mask), stretched over the
-    mask instead of the painted colour and pattern: real folds, weave and light."""
 
     @classmethod
     def random(cls, rng: np.random.Generator) -> MaskStyle:
@@ -65,10 +55,8 @@ class MaskStyle:
 
 def mask_polygon(lm: np.ndarray, state: str, drop: float = 0.12) -> np.ndarray:
     """Outline of a mask in ``state`` as (N, 2) int32 image points."""
-    if state not in ALL_STATES:
-        raise ValueError(f"unknown mask state {state!r}; one of {ALL_STATES}")
-    if state == NECK_STATE:
-        return neck_band(lm, drop)
+    if state not in STATES:
+        raise ValueError(f"unknown mask state {state!r}; one of {STATES}")
     face_h = float(np.linalg.norm(lm[8] - lm[27]))
     centre = lm[27:36].mean(axis=0)
     if state == "worn":
@@ -93,32 +81,8 @@ def mask_polygon(lm: np.ndarray, state: str, drop: float = 0.12) -> np.ndarray:
     return np.round(np.array(outline)).astype(np.int32)
 
 
-def neck_band(lm: np.ndarray, drop: float = 0.12) -> np.ndarray:
-    """Outline of a mask hanging on the neck, as (7, 2) int32 image points.
-
-    A band under the chin, along the face's own axis (bridge to chin) so it tilts with
-    the head: its top edge from just over the chin's tip to ``drop`` below it, about
-    0.38 of the face's height tall, narrower at the bottom like a neck. Ordered so
-    that ``paint_mask`` draws its loops from the two top corners (points 0 and -3).
-    """
-    face_h = float(np.linalg.norm(lm[8] - lm[27]))
-    down = (lm[8] - lm[27]) / max(face_h, 1e-6)
-    across = np.array([-down[1], down[0]])
-    if np.dot(across, lm[12] - lm[4]) < 0:
-        across = -across
-    half = 0.45 * float(np.linalg.norm(lm[12] - lm[4]))
-    top = lm[8] + down * (drop - 0.06) * face_h
-    bottom = top + down * 0.38 * face_h
-    arch = down * 0.04 * face_h  # the top edge bows up under the jaw, the lower edge sags
-    outline = [top - across * half, bottom - across * 0.8 * half, bottom + arch, bottom + across * 0.8 * half,
-               top + across * half, top + across * half / 3 - arch, top - across * half / 3 - arch]
-    return np.round(np.array(outline)).astype(np.int32)
-
-
 def _texture(h: int, w: int, style: MaskStyle, rng: np.random.Generator) -> np.ndarray:
-    """The mask cloth: a real swatch stretched to size, or colour and pattern, as float BGR."""
-    if style.cloth is not None:
-        return cv2.resize(style.cloth, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    """The mask cloth, its colour and pattern, as float BGR."""
     cloth = np.empty((h, w, 3), np.float32)
     cloth[:] = style.colour
     step = max(4, h // 8)
@@ -166,8 +130,7 @@ def paint_mask(
     out = image.astype(np.float32) * (1 - alpha) + cloth * alpha
     if style.loops:
         thick = max(1, int(0.01 * max(bw, bh)))
-        base = style.colour if style.cloth is None else style.cloth.reshape(-1, 3).mean(axis=0)
-        colour = tuple(float(c) for c in np.array(base) * 0.9)
+        colour = tuple(float(c) for c in np.array(style.colour) * 0.9)
         for corner, ear in ((poly[0], landmarks[0]), (poly[-2] if state == "worn" else poly[-3], landmarks[16])):
             cv2.line(out, tuple(int(v) for v in corner), tuple(int(v) for v in ear), colour, thick, cv2.LINE_AA)
     return np.clip(out, 0, 255).astype(np.uint8)
