@@ -67,7 +67,7 @@ class Shot:
 
 def held_out_shots(data: Path, sets: tuple[str, ...], splits: Path, split: str, limit: int | None) -> list[Shot]:
     """The photos of ``split`` in each scene set, in name order (``limit`` per set)."""
-    from training.splits import read_held, scene_split
+    from training.lib.splits import read_held, scene_split
 
     held = read_held(splits)
     shots = []

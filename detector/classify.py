@@ -17,7 +17,7 @@ from detector.runtime import MODELS_DIR, onnx_session
 from detector.types import LABELS
 
 INT8_DIR = MODELS_DIR / "int8"
-"""The same nets in 8-bit integers (``training.quantize``): what the detector runs by default,
+"""The same nets in 8-bit integers (``training.recipe.quantize``): what the detector runs by default,
 a quarter of the size and about twice as fast, with the same verdicts on every val face
 (models/README.md, "Size and speed")."""
 CLASSIFIER_FILE, PARTS_FILE, NECK_FILE = "mask_classifier.onnx", "parts.onnx", "neck.onnx"
@@ -26,7 +26,7 @@ PARTS_PATH = INT8_DIR / PARTS_FILE
 NECK_PATH = INT8_DIR / NECK_FILE
 FLOAT_PATHS = {"classifier": MODELS_DIR / CLASSIFIER_FILE, "parts": MODELS_DIR / PARTS_FILE, "neck": MODELS_DIR / NECK_FILE}
 """The float net behind each ``PipelineConfig`` model field: what ``--float`` and the reference
-pipeline run, and what ``training.quantize`` turns into the int8 nets."""
+pipeline run, and what ``training.recipe.quantize`` turns into the int8 nets."""
 
 
 class _OnnxModel:

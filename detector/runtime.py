@@ -45,5 +45,5 @@ def onnx_session(path: Path, threads: int | None = None) -> ort.InferenceSession
     another process on a shared machine.
     """
     if not Path(path).exists():
-        raise FileNotFoundError(f"model not found: {path} (train one with python -m training.train)")
+        raise FileNotFoundError(f"model not found: {path} (train one with python -m training train)")
     return ort.InferenceSession(str(path), cpu_session_options(threads or 1), providers=["CPUExecutionProvider"])

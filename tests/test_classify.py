@@ -31,7 +31,7 @@ def test_undecided_classifier_follows_the_parts(visible, label):
 
 
 def test_chin_share_is_validated_on_the_command_line(tmp_path, capsys):
-    from training.evaluate import main
+    from training.recipe.evaluate import main
 
     assert main([str(tmp_path), "--json", str(tmp_path / "out.json"), "--chin-share", "1.5"]) == 2
     assert "--chin-share must be between 0 and 1" in capsys.readouterr().err
@@ -85,7 +85,7 @@ def test_neck_model_is_skipped_for_faces_whose_nose_or_mouth_is_covered(pipeline
 
 
 def test_neck_weight_is_validated_on_the_command_line(tmp_path, capsys):
-    from training.evaluate import main
+    from training.recipe.evaluate import main
 
     assert main([str(tmp_path), "--json", str(tmp_path / "out.json"), "--neck-weight", "-1"]) == 2
     assert "--neck-weight must be between 0 and 10" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The mask painter and ``training.synth``: every state painted on bare faces, masks the photo cuts off left out,
+"""The mask painter and ``training.recipe.synth``: every state painted on bare faces, masks the photo cuts off left out,
 and masks painted in place on the bare faces of a scene set."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from detector.synth.masks import mask_polygon
 def test_synth_paints_a_scene_sets_bare_train_faces_in_place(portraits, astronaut_landmarks, tmp_path):
     """A scene set in: only its bare faces on photos the split puts in train are painted, in the
     photo itself; a face already masked is left as it was, and its crop keeps the painted state."""
-    from training.crop import main as crop
-    from training.synth import main as synth
+    from training.recipe.crop import main as crop
+    from training.recipe.synth import main as synth
 
     (x1, y1), (x2, y2) = astronaut_landmarks.min(axis=0), astronaut_landmarks.max(axis=0)
     width = portraits["none"].shape[1]
@@ -44,7 +44,7 @@ def test_synth_paints_a_scene_sets_bare_train_faces_in_place(portraits, astronau
 
 
 def test_synth_paints_every_state(portraits, tmp_path):
-    from training.synth import main
+    from training.recipe.synth import main
 
     src = tmp_path / "bare"
     src.mkdir()
@@ -58,7 +58,7 @@ def test_synth_paints_every_state(portraits, tmp_path):
 
 def test_synth_leaves_out_masks_the_photo_cuts_off(portraits, astronaut_landmarks, tmp_path):
     """A photo cut between lip and chin gets a worn mask but no mask on the chin: most of it would be outside."""
-    from training.synth import MIN_INSIDE, inside_share, main
+    from training.recipe.synth import MIN_INSIDE, inside_share, main
 
     lip, chin = astronaut_landmarks[57, 1], astronaut_landmarks[8, 1]
     tight = portraits["none"][: int(lip + 0.6 * (chin - lip))]

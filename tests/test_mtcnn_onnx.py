@@ -64,7 +64,7 @@ def test_net_parity(name: str) -> None:
     pytest.importorskip("tensorflow")
     pytest.importorskip("mtcnn")
 
-    from training.export_mtcnn import NETS, build_keras_net
+    from training.recipe.export_mtcnn import NETS, build_keras_net
 
     model = build_keras_net(name)
     session = ort.InferenceSession(str(ROOT / "models" / "mtcnn" / f"{name}.onnx"),

@@ -1,4 +1,4 @@
-"""The int8 nets the detector runs (training.quantize): made from the shipped float nets, and
+"""The int8 nets the detector runs (training.recipe.quantize): made from the shipped float nets, and
 judging faces as those do."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from detector.classify import FLOAT_PATHS, INT8_DIR
 
 
 def test_shipped_int8_nets_were_made_from_the_shipped_float_nets():
-    """A float net retrained and installed without ``training.quantize --install`` leaves a stale int8 copy."""
+    """A float net retrained and installed without ``training.recipe.quantize --install`` leaves a stale int8 copy."""
     report = json.loads((INT8_DIR / "quantize.json").read_text())
     for name, float_path in FLOAT_PATHS.items():
         assert report[name]["source_sha256"] == hashlib.sha256(float_path.read_bytes()).hexdigest(), (
-            f"models/int8/{float_path.name} is stale: run python -m training.quantize ... --install")
+            f"models/int8/{float_path.name} is stale: run python -m training quantize ... --install")
         assert (INT8_DIR / float_path.name).stat().st_size < float_path.stat().st_size / 3
 
 
@@ -42,7 +42,7 @@ def test_int8_nets_judge_the_portraits_as_the_float_nets_do(pipeline, portraits)
 
 
 def test_quantize_calibrates_on_train_side_photos_and_stays_near_the_float_nets(labelled_folder, tmp_path, capsys):
-    from training.quantize import REPORT, main
+    from training.recipe.quantize import REPORT, main
 
     photos = sorted(p for p in labelled_folder.rglob("*.jpg"))
     held = {f"{labelled_folder.name}/{p.parent.name}/{p.name}": "val" if i % 6 == 0 else "train"

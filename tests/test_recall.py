@@ -1,7 +1,7 @@
 """Masked faces are found, non-faces are not.
 
 The data test measures held-out masked-photo recall with the detector's own
-still-photo path (``training.recall``); it needs ``../shared/data``. The core
+still-photo path (``training.tools.recall``); it needs ``../shared/data``. The core
 tests need nothing but scikit-image's bundled samples: a painted mask on the
 astronaut must not hide her face, and face-free samples must stay face-free.
 """
@@ -14,7 +14,7 @@ import pytest
 from conftest import DATA, ROOT
 
 from detector.finders import FinderConfig, detect_still
-from training.recall import NONFACE_SAMPLES
+from training.lib.finder_photos import NONFACE_SAMPLES
 
 RECALL_TARGET = 0.97
 """The project issue's goal, held here on a fixed sample of the test side of ``models/splits.json``
@@ -41,8 +41,9 @@ def held_out_recall(finder) -> tuple[float, float, dict]:
     """Masked and bare recall of the still path on a fixed sample of held-out (test split) photos."""
     if not DATA.is_dir():
         pytest.skip(f"datasets not found at {DATA} (see shared/data/README.md)")
-    from training.recall import load_eval_set, still_recall
-    from training.splits import read_held
+    from training.lib.finder_photos import load_eval_set
+    from training.lib.splits import read_held
+    from training.tools.recall import still_recall
 
     held = read_held(ROOT / "models" / "splits.json")
     data = load_eval_set(DATA, "test", limit=SAMPLE_PER_FOLDER, held=held)
@@ -73,7 +74,7 @@ def test_no_face_in_non_face_samples(finder, name: str) -> None:
     """Photos without people: the still path (with its border retries) reports nothing.
 
     Not ``coins``: one of its Greek coins bears a frontal head, and a face finder that boxes it
-    is right (``training.recall`` still counts it, as the one non-face sample with a face)."""
+    is right (``training.tools.recall`` still counts it, as the one non-face sample with a face)."""
     image = np.asarray(getattr(skimage_data, name)())
     rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image[..., :3].copy()
     assert detect_still(finder, rgb) == []
@@ -121,12 +122,12 @@ def test_astronaut_found_with_painted_mask(finder, masked_astronaut) -> None:
 
 def test_held_split_draws_the_line_where_the_classifier_did(tmp_path) -> None:
     """``--splits``: a finder refit (train side) and the recall figures (test side) use the photos the
-    classifier's ``splits.json`` puts there, named as ``training.evaluate`` names them; a photo it
-    does not name goes by ``stable_split`` of its group, as in ``training.evaluate``."""
+    classifier's ``splits.json`` puts there, named as ``training.recipe.evaluate`` names them; a photo it
+    does not name goes by ``stable_split`` of its group, as in ``training.recipe.evaluate``."""
     import json
 
-    from training.recall import STILL_FOLDERS, load_eval_set
-    from training.splits import stable_split
+    from training.lib.finder_photos import STILL_FOLDERS, load_eval_set
+    from training.lib.splits import stable_split
 
     blank = np.full((64, 64, 3), 128, np.uint8)
     for folder in STILL_FOLDERS:
@@ -157,7 +158,7 @@ def test_finder_refit_smoke_on_a_few_train_photos(tmp_path) -> None:
     import shutil
 
     from detector.finders import make_finder
-    from training.finetune_mtcnn import main as finetune
+    from training.recipe.finetune_mtcnn import main as finetune
 
     for net in (ROOT / "models" / "mtcnn").glob("*.onnx"):
         shutil.copy(net, tmp_path)

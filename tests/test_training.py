@@ -12,10 +12,10 @@ import pytest
 
 def test_crop_then_train_then_export(labelled_folder, tmp_path):
     """Smoke training: a few dozen crops, one epoch, ONNX export with the parity check."""
-    from training.augment import AugmentConfig
-    from training.crop import main as crop
-    from training.neck import main as neck
-    from training.train import main as train
+    from training.lib.augment import AugmentConfig
+    from training.recipe.crop import main as crop
+    from training.recipe.neck import main as neck
+    from training.recipe.train import main as train
 
     crops = tmp_path / "crops"
     assert crop([str(labelled_folder), str(crops)]) == 0
@@ -46,7 +46,7 @@ def test_crop_then_train_then_export(labelled_folder, tmp_path):
 
 def test_cell_weights_lift_rare_real_crops():
     """Real incorrectly worn masks are few next to painted ones: they must weigh more, the mean stays 1."""
-    from training.weights import cell_weights
+    from training.lib.weights import cell_weights
 
     rows = [("incorrect", "synth_a"), ("incorrect", "synth_b"), ("incorrect", "synth_c"), ("incorrect", "synth_d"),
             ("incorrect", "scene_e"), ("mask", "photo_f"), ("mask", "photo_g")]
@@ -60,8 +60,8 @@ def test_cell_weights_lift_rare_real_crops():
 
 def _arrays(rows: list[tuple[str, str, str]]):
     """Arrays of blank crops with (label, group, source) records."""
-    from training.data import Arrays
-    from training.datasets import CropRecord
+    from training.lib.data import Arrays
+    from training.lib.datasets import CropRecord
 
     records = [CropRecord(f"{i}.png", label, source, group) for i, (label, group, source) in enumerate(rows)]
     y = np.array([["mask", "incorrect", "no_mask"].index(label) for label, _, _ in rows])
@@ -71,8 +71,8 @@ def _arrays(rows: list[tuple[str, str, str]]):
 
 def test_set_weights_and_real_only():
     """A per-set multiplier scales class-balanced weights; the fine-tune keeps only unpainted crops."""
-    from training.datasets import DatasetError
-    from training.weights import real_only, set_weights
+    from training.lib.datasets import DatasetError
+    from training.lib.weights import real_only, set_weights
 
     data = _arrays([("incorrect", "synth_a", "synth_chandrika/a.jpg"), ("incorrect", "b", "scenes/b.jpg"),
                     ("mask", "c", "chandrika/mask/c.jpg"), ("mask", "d", "scenes/d.jpg")])
@@ -92,8 +92,8 @@ def test_split_is_decided_by_real_photos_and_painted_faces_follow_theirs():
     """Remaking the painted set must not move a real photo between splits, and a painted face is held
     out with its photo. (Painted crops' hashes used to join the near-duplicate grouping: a painted face
     within a few bits of two real photos that are not near-duplicates of each other merged them.)"""
-    from training.data import split_records
-    from training.datasets import CropRecord
+    from training.lib.data import split_records
+    from training.lib.datasets import CropRecord
 
     rng = np.random.default_rng(0)
     real = [CropRecord(f"r{i:03d}.png", "no_mask", f"set/{i}.jpg", f"set/{i}") for i in range(400)]
@@ -124,7 +124,7 @@ def test_split_is_decided_by_real_photos_and_painted_faces_follow_theirs():
 
 def test_assign_splits_joins_groups_and_near_duplicates_transitively():
     """Photo a shares a group with b, b is a near-duplicate of c: all three go to one split."""
-    from training.splits import assign_splits
+    from training.lib.splits import assign_splits
 
     rng = np.random.default_rng(1)
     hashes = [rng.random(64) < 0.5 for _ in range(60)]
@@ -143,7 +143,7 @@ def test_shrink_blur_softens_the_chosen_share_only():
     """A blurred crop loses fine detail but keeps its brightness; share 0 leaves the batch as it was."""
     import tensorflow as tf
 
-    from training.augment import shrink_blur
+    from training.lib.augment import shrink_blur
 
     tf.random.set_seed(0)
     x = np.random.default_rng(1).uniform(0.0, 1.0, (200, 64, 64, 1)).astype(np.float32)
@@ -158,7 +158,7 @@ def test_shrink_blur_softens_the_chosen_share_only():
 def test_soften_blurs_a_photo_in_place_and_drops_faces_left_too_small():
     """A softened photo keeps its size (boxes stay put) and loses detail; a face left under PNet's
     12 px is no longer a positive, and a face already soft is left as it is."""
-    from training.mtcnn_patches import soften
+    from training.recipe.mtcnn_patches import soften
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)
@@ -174,8 +174,8 @@ def test_soften_blurs_a_photo_in_place_and_drops_faces_left_too_small():
 
 def test_finder_refit_trains_the_last_shared_layer_below_the_heads():
     """The refit trains RNet's fc4 (+ PReLU) with the face head, never the heads' own box regression."""
-    from training.export_mtcnn import build_keras_net
-    from training.finetune_mtcnn import trunk_layers
+    from training.recipe.export_mtcnn import build_keras_net
+    from training.recipe.finetune_mtcnn import trunk_layers
 
     rnet = build_keras_net("rnet")
     assert [layer.name for layer in trunk_layers(rnet, "rnet")] == ["fc4", "prelu4"]
@@ -186,8 +186,8 @@ def test_cosine_schedule_warms_up_then_decays_and_runs_every_epoch():
     with no callback that stops early or halves the rate; ``"ema"`` adds the swap that scores val on the average."""
     import keras
 
-    from training.datasets import DatasetError
-    from training.train import learning_rate, optimizer_and_callbacks
+    from training.lib.datasets import DatasetError
+    from training.recipe.train import learning_rate, optimizer_and_callbacks
 
     schedule = learning_rate({"schedule": "cosine", "epochs": 5, "learning_rate": 0.01}, steps_per_epoch=10)
     assert float(schedule(0)) == pytest.approx(0.001) and float(schedule(10)) == pytest.approx(0.01)
@@ -202,7 +202,7 @@ def test_cosine_schedule_warms_up_then_decays_and_runs_every_epoch():
 
 
 def test_train_init_must_exist(tmp_path, capsys):
-    from training.train import main
+    from training.recipe.train import main
 
     crops = tmp_path / "crops"
     crops.mkdir()
@@ -216,8 +216,8 @@ def test_train_init_must_exist(tmp_path, capsys):
 def test_onnx_matches_keras_on_real_crops(labelled_folder, tmp_path):
     """Parity of the export route on an untrained model, on real aligned crops."""
     from detector.align import model_input
-    from training.export import export_checked, parity
-    from training.model import mask_classifier
+    from training.lib.model import mask_classifier
+    from training.recipe.export import export_checked, parity
 
     crops = [cv2.cvtColor(cv2.resize(cv2.imread(str(p)), (96, 96)), cv2.COLOR_BGR2GRAY)
              for p in sorted(labelled_folder.rglob("*.jpg"))[:8]]
@@ -231,8 +231,8 @@ def test_a_classifier_of_another_input_side_is_fed_crops_of_its_side(labelled_fo
     48 px crops (the same probabilities as Keras on them), never a 64 px tensor it would reject."""
     from detector.align import model_input
     from detector.classify import MaskClassifier
-    from training.export import export_checked
-    from training.model import mask_classifier
+    from training.lib.model import mask_classifier
+    from training.recipe.export import export_checked
 
     crops = [cv2.cvtColor(cv2.resize(cv2.imread(str(p)), (96, 96)), cv2.COLOR_BGR2GRAY)
              for p in sorted(labelled_folder.rglob("*.jpg"))[:4]]
@@ -247,7 +247,7 @@ def test_a_classifier_of_another_input_side_is_fed_crops_of_its_side(labelled_fo
 
 @pytest.mark.parametrize("side", [8, 97, "64", 64.5])
 def test_train_refuses_an_input_side_the_crops_cannot_give(tmp_path, capsys, side):
-    from training.train import main
+    from training.recipe.train import main
 
     crops = tmp_path / "crops"
     crops.mkdir()

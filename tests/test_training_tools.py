@@ -10,7 +10,7 @@ import numpy as np
 
 
 def test_evaluate_contract(labelled_folder, tmp_path):
-    from training.evaluate import main
+    from training.recipe.evaluate import main
 
     out = tmp_path / "eval.json"
     assert main([str(labelled_folder), "--json", str(out), "--plot", str(tmp_path / "cm.png"),
@@ -31,8 +31,8 @@ def test_evaluate_contract(labelled_folder, tmp_path):
 
 def test_paired_counts_only_the_faces_one_run_gets_right(tmp_path, capsys):
     """Faces both runs get right or wrong are no evidence; 9 faces right only in B against 1 only in A is (p = 0.02)."""
-    from training.evaluate import report
-    from training.paired import main, pair
+    from training.recipe.evaluate import report
+    from training.tools.paired import main, pair
 
     truth = [("mask", f"set/mask/{i}.jpg") for i in range(20)] + [("no_mask", f"set/no_mask/{i}.jpg") for i in range(20)]
     a = report([(t, "no_mask" if i < 10 else t, k) for i, (t, k) in enumerate(truth)])
@@ -52,7 +52,7 @@ def test_paired_counts_only_the_faces_one_run_gets_right(tmp_path, capsys):
 
 
 def test_clean_moves_and_undoes(portraits, tmp_path):
-    from training.clean import main
+    from training.recipe.clean import main
 
     root = tmp_path / "set"
     for label in ("mask", "no_mask"):
@@ -75,7 +75,7 @@ def test_clean_moves_and_undoes(portraits, tmp_path):
 
 def test_clean_lists_a_nose_out_mask_only_when_asked_and_moves_only_reviewed_rows(portraits, tmp_path, capsys):
     """A mask under the nose labelled `mask` belongs in `incorrect`; the check needs a person, so it is opt-in."""
-    from training.clean import main
+    from training.recipe.clean import main
 
     root = tmp_path / "set"
     (root / "mask").mkdir(parents=True)
@@ -105,16 +105,16 @@ def test_clean_lists_a_nose_out_mask_only_when_asked_and_moves_only_reviewed_row
 
 
 def test_training_commands_reject_bad_input(tmp_path, capsys):
-    from training.clean import main as clean
-    from training.crop import main as crop
-    from training.evaluate import main as evaluate
-    from training.finetune_mtcnn import main as finetune
-    from training.full import main as full
-    from training.neck import main as neck
-    from training.quantize import main as quantize
-    from training.recall import main as recall
-    from training.synth import main as synth
-    from training.train import main as train
+    from training.recipe.clean import main as clean
+    from training.recipe.crop import main as crop
+    from training.recipe.evaluate import main as evaluate
+    from training.recipe.finetune_mtcnn import main as finetune
+    from training.recipe.full import main as full
+    from training.recipe.neck import main as neck
+    from training.recipe.quantize import main as quantize
+    from training.recipe.synth import main as synth
+    from training.recipe.train import main as train
+    from training.tools.recall import main as recall
 
     assert crop([str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
     assert synth([str(tmp_path), str(tmp_path / "out"), "--min-inside", "1.5"]) == 2
@@ -146,23 +146,27 @@ def test_training_commands_reject_bad_input(tmp_path, capsys):
 
 
 def test_training_commands_load_tensorflow_only_when_they_train():
-    """Every ``python -m training.X`` imports without TensorFlow or Keras, so ``--help`` and a bad-input error
-    come at once (importing Keras takes seconds and logs to stderr); the training itself imports them."""
-    import pkgutil
+    """Every step of ``python -m training`` imports without TensorFlow or Keras, so ``--help`` and a bad-input
+    error come at once (importing Keras takes seconds and logs to stderr); the training itself imports them."""
     import subprocess
     import sys
     from pathlib import Path
 
     import training
+    from training.__main__ import RECIPE, TOOLS, module_of
 
-    commands = [m.name for m in pkgutil.iter_modules(training.__path__) if m.name != "model"]  # model is the Keras nets
-    assert {"train", "compare", "neck", "evaluate", "crop"} <= set(commands)
+    assert {"train", "compare", "neck", "evaluate", "crop", "full", "recall"} <= set(RECIPE + TOOLS)
+    modules = [module_of(step) for step in RECIPE + TOOLS]
     code = ("import importlib, sys\n"
-            f"for name in {commands!r}:\n"
-            "    importlib.import_module('training.' + name)\n"
+            f"for name in {modules!r}:\n"
+            "    importlib.import_module(name)\n"
             "    loaded = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
             "    if loaded:\n"
-            "        sys.exit(f'training.{name} imports {loaded}')\n")
+            "        sys.exit(f'{name} imports {loaded}')\n")
     root = Path(training.__file__).resolve().parent.parent
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    listed = subprocess.run([sys.executable, "-m", "training", "--help"], cwd=root, capture_output=True, text=True)
+    assert listed.returncode == 0 and all(f"  {step} " in listed.stdout for step in RECIPE + TOOLS), listed.stdout
+    wrong = subprocess.run([sys.executable, "-m", "training", "nope"], cwd=root, capture_output=True, text=True)
+    assert wrong.returncode == 2 and wrong.stderr.startswith("error: unknown step 'nope'"), wrong.stderr

@@ -56,7 +56,7 @@ class FinderConfig:
     """Final score a face must reach to be reported at all."""
     nets: str = "masked"
     """Which ONNX nets OnnxMTCNN loads: ``masked`` (face heads refit on masked faces by
-    ``training.finetune_mtcnn``: more masked faces, fewer false ones) or ``stock``."""
+    ``training.recipe.finetune_mtcnn``: more masked faces, fewer false ones) or ``stock``."""
     model_dir: Path | None = None
     """Folder of the ONNX nets (None: the shipped ``models/mtcnn``); a candidate refit is
     judged through the whole detector by pointing here, without touching the shipped files."""

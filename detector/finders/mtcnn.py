@@ -178,7 +178,7 @@ class OnnxMTCNN:
         path = self.model_dir / file_name
         if not path.is_file():
             raise FileNotFoundError(
-                f"MTCNN model not found: {path} (create it with `python -m training.export_mtcnn`)"
+                f"MTCNN model not found: {path} (create it with `python -m training export_mtcnn`)"
             )
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

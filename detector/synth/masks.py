@@ -1,7 +1,7 @@
 """Paints a face mask onto a face from its 68 landmarks.
 
 Used by the embedded demo (``python -m detector --demo``) and by
-``training.synth`` to make masked faces in every way of wearing one. A mask is
+``training.recipe.synth`` to make masked faces in every way of wearing one. A mask is
 a polygon along the jaw whose top edge sits on the nose bridge (worn), under
 the nose (incorrect) or under the lower lip (on the chin, incorrect), filled in
 a random colour and pattern with shading, so no class can be told by colour.

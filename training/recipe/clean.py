@@ -1,4 +1,4 @@
-"""``python -m training.clean DIR``: find (and move) probably mislabelled photos.
+"""``python -m training clean DIR``: find (and move) probably mislabelled photos.
 
 The landmark check: every photo of a labelled folder goes through the
 detector; the landmarks locate the nose and mouth, the visibility model says
@@ -32,8 +32,8 @@ from tqdm import tqdm
 
 from detector.sources import SourceError, read_image
 from detector.types import LABELS, largest
-from training.datasets import DatasetError, labelled_images
-from training.sheets import contact_sheet
+from training.lib.datasets import DatasetError, labelled_images
+from training.lib.sheets import contact_sheet
 
 QUARANTINE = "_quarantine"
 LOG = "clean_log.csv"
@@ -153,7 +153,7 @@ def undo_moves(root: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.clean", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training clean", description=__doc__.split("\n\n")[0])
     p.add_argument("dir", type=Path, help="labelled folder (subfolders mask / incorrect / no_mask)")
     p.add_argument("--apply", action="store_true", help="move the suspects (logged in clean_log.csv)")
     p.add_argument("--undo", action="store_true", help="move back everything clean_log.csv records")

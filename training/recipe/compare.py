@@ -1,4 +1,4 @@
-"""``python -m training.compare --config FILE``: which augmentation helps?
+"""``python -m training compare --config FILE``: which augmentation helps?
 
 Trains the classifier once per policy (none, flip only, geometric, all) on the
 same split, and writes a table of held-out accuracy and training time
@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from training.augment import POLICIES
+from training.lib.augment import POLICIES
 
 
 def score(row: dict) -> float:
@@ -60,10 +60,10 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.config import load_config
-    from training.train import run
+    from training.lib.config import load_config
+    from training.recipe.train import run
 
-    p = argparse.ArgumentParser(prog="python -m training.compare", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, required=True)
     p.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
     p.add_argument("--out", type=Path, required=True, help="folder for one run per policy and the table")

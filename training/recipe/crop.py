@@ -1,4 +1,4 @@
-"""``python -m training.crop SRC DST``: aligned grayscale face crops for training.
+"""``python -m training crop SRC DST``: aligned grayscale face crops for training.
 
 SRC is a labelled folder (subfolders ``mask``/``incorrect``/``no_mask`` or the
 public sets' names) or a scene set (``images/`` plus ``labels.json`` of boxes).
@@ -26,7 +26,7 @@ from detector.finders import FaceFinder, FinderConfig, largest_still_face, make_
 from detector.landmarks import Landmarker
 from detector.sources import SourceError, read_image
 from detector.track import iou_matrix
-from training.datasets import INDEX_NAME, CropRecord, DatasetError, labelled_images, write_index
+from training.lib.datasets import INDEX_NAME, CropRecord, DatasetError, labelled_images, write_index
 
 MIN_SCENE_FACE = 20
 """Scene faces smaller than this (pixels) are too blurred to say anything."""
@@ -115,7 +115,7 @@ def crop_scenes(src: Path, cropper: Cropper) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.crop", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training crop", description=__doc__.split("\n\n")[0])
     p.add_argument("src", type=Path, nargs="+", help="labelled folder(s) or scene set(s)")
     p.add_argument("dst", type=Path, help="output folder for crops and crops.csv")
     args = p.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Crops on disk to arrays with honest splits, for ``training.train``."""
+"""Crops on disk to arrays with honest splits, for ``training.recipe.train``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from tqdm import tqdm
 
 from detector.align import MODEL_SIZE, PATCH_SIZE, model_input, part_patches
 from detector.types import LABELS
-from training.datasets import CropRecord, part_targets, read_index
-from training.splits import NEAR_DUPLICATE_BITS, assign_splits, phash, stable_split
+from training.lib.datasets import CropRecord, part_targets, read_index
+from training.lib.splits import NEAR_DUPLICATE_BITS, assign_splits, phash, stable_split
 
 
 @dataclass
@@ -30,12 +30,12 @@ class Arrays:
 
 
 PAINTED_PREFIX = "synth_"
-"""Painted faces live in folders named ``synth_<set>`` (``training.full`` makes them), so
-their crops' groups (``<folder>/<photo>``, ``training.crop``) start with this."""
+"""Painted faces live in folders named ``synth_<set>`` (``training.recipe.full`` makes them), so
+their crops' groups (``<folder>/<photo>``, ``training.recipe.crop``) start with this."""
 
 
 def is_painted(record: CropRecord) -> bool:
-    """Whether the crop's mask was painted by ``training.synth`` (not a real photo's)."""
+    """Whether the crop's mask was painted by ``training.recipe.synth`` (not a real photo's)."""
     return record.group.startswith(PAINTED_PREFIX)
 
 

@@ -2,7 +2,7 @@
 
 Why a module of its own: what the refit learns is decided here (which faces
 count, which squares are the hard negatives, how a far camera is imitated),
-apart from how ``training.finetune_mtcnn`` trains on it. Patches are cut with
+apart from how ``training.recipe.finetune_mtcnn`` trains on it. Patches are cut with
 the detector's own ``crop_resize``, so they are what the nets see at run time.
 """
 
@@ -18,7 +18,7 @@ from detector.finders import FinderConfig, detect_still, make_finder
 from detector.finders.mtcnn import OnnxMTCNN, crop_resize, square
 from detector.pipeline import shrink_to
 from detector.track import iou_matrix
-from training.recall import face_free_square, read_rgb
+from training.lib.finder_photos import face_free_square, read_rgb
 
 SIZES = {"pnet": 12, "rnet": 24, "onet": 48}
 """Input side of each net: every patch is cut at all three."""

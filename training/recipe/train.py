@@ -1,14 +1,14 @@
-"""``python -m training.train --config FILE``: train, export and score both models.
+"""``python -m training train --config FILE``: train, export and score both models.
 
-Reads the crops made by ``training.crop`` (and ``training.synth`` + crop),
-splits them honestly (``training.splits``), trains the mask classifier with
+Reads the crops made by ``training.recipe.crop`` (and ``training.recipe.synth`` + crop),
+splits them honestly (``training.lib.splits``), trains the mask classifier with
 the configured augmentation (then, with ``finetune_epochs``, a few epochs on
 the real crops alone) and the nose/mouth visibility model, writes
 training curves (PNG), exports both to ONNX with a parity check, and writes
 ``metrics.json`` with held-out (test split) figures. ``--install`` copies the
 ONNX files into ``models/``.
 
-The config's keys are listed in ``training.config``, which reads and checks it.
+The config's keys are listed in ``training.lib.config``, which reads and checks it.
 """
 
 from __future__ import annotations
@@ -25,18 +25,18 @@ import numpy as np
 from detector.align import parts_input
 from detector.runtime import MODELS_DIR
 from detector.types import LABELS
-from training.augment import POLICIES, AugmentConfig
-from training.config import config_splits, load_config
-from training.data import Arrays, is_painted, source_set
-from training.datasets import DatasetError
-from training.quantize import STALE_INT8
-from training.weights import cell_weights, class_weights, real_only, set_weights
+from training.lib.augment import POLICIES, AugmentConfig
+from training.lib.config import config_splits, load_config
+from training.lib.data import Arrays, is_painted, source_set
+from training.lib.datasets import DatasetError
+from training.lib.weights import cell_weights, class_weights, real_only, set_weights
+from training.recipe.quantize import STALE_INT8
 
 
 def train_dataset(data: Arrays, policy: AugmentConfig, batch: int, seed: int, weights: np.ndarray | None = None):
     import tensorflow as tf
 
-    from training.augment import augmenter, shrink_blur
+    from training.lib.augment import augmenter, shrink_blur
 
     aug = augmenter(policy, seed)
     columns = (data.x, data.y) if weights is None else (data.x, data.y, weights)
@@ -51,8 +51,8 @@ def train_dataset(data: Arrays, policy: AugmentConfig, batch: int, seed: int, we
 
 
 def scores(y_true: np.ndarray, probs: np.ndarray) -> dict:
-    """Accuracy, per-class precision/recall and confusion, in ``training.evaluate``'s contract."""
-    from training.evaluate import report
+    """Accuracy, per-class precision/recall and confusion, in ``training.recipe.evaluate``'s contract."""
+    from training.recipe.evaluate import report
 
     return report([(LABELS[t], LABELS[p]) for t, p in zip(y_true, probs.argmax(axis=1))])
 
@@ -67,7 +67,7 @@ def scores_by_set(data: Arrays, probs: np.ndarray) -> dict[str, dict]:
 def fit_classifier(splits: dict[str, Arrays], cfg: dict, policy: AugmentConfig, out: Path):
     import keras
 
-    from training.model import mask_classifier
+    from training.lib.model import mask_classifier
 
     keras.utils.set_random_seed(cfg.get("seed", 0))
     model = mask_classifier(width=cfg.get("width", 16), size=cfg["input_size"])
@@ -160,7 +160,7 @@ def fit_parts(splits: dict[str, Arrays], cfg: dict, out: Path):
     """The visibility model: one shared net for nose and mouth patches, mirrored copies added."""
     import keras
 
-    from training.model import parts_model
+    from training.lib.model import parts_model
 
     keras.utils.set_random_seed(cfg.get("seed", 0))
     model = parts_model()
@@ -196,7 +196,7 @@ def plot_curves(histories: dict[str, dict], path: Path) -> None:
 
 
 def run(cfg: dict, out: Path, install: bool) -> dict:
-    from training.export import export_checked
+    from training.recipe.export import export_checked
 
     out.mkdir(parents=True, exist_ok=True)
     name = cfg.get("policy", "all")
@@ -245,7 +245,7 @@ def run(cfg: dict, out: Path, install: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, required=True, help="JSON config (see training/configs/full.json)")
     p.add_argument("--policy", choices=list(POLICIES), help="override the config's augmentation policy")
     p.add_argument("--epochs", type=int, help="override the config's epochs")

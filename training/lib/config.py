@@ -1,7 +1,7 @@
 """A training run's JSON config: read, checked and turned into split crops.
 
-One module for it because ``training.train``, ``training.compare``, ``training.fusion`` and
-``training.neck`` all read the same file, and a bad value must be one error line in each of them.
+One module for it because ``training.recipe.train``, ``training.recipe.compare``, ``training.fusion`` and
+``training.recipe.neck`` all read the same file, and a bad value must be one error line in each of them.
 
 Config keys (``configs/full.json`` is the shipped run): ``crops`` (folders),
 ``epochs``, ``min_epochs`` (no early stop before), ``batch_size``,
@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 
 from detector.align import CROP_SIZE, MODEL_SIZE
-from training.data import Arrays, load_splits
-from training.splits import NEAR_DUPLICATE_BITS, read_held
+from training.lib.data import Arrays, load_splits
+from training.lib.splits import NEAR_DUPLICATE_BITS, read_held
 
 
 def config_splits(cfg: dict) -> dict[str, Arrays]:
@@ -43,7 +43,7 @@ def load_config(path: Path) -> dict | None:
     except json.JSONDecodeError as err:
         print(f"error: {path} is not valid JSON: {err}", file=sys.stderr)
         return None
-    base = Path(__file__).resolve().parent.parent
+    base = Path(__file__).resolve().parents[2]
     cfg["crops"] = [str((base / d).resolve()) for d in cfg.get("crops", [])]
     cfg["out"] = str((base / cfg.get("out", "../runs/train")).resolve())
     if cfg.get("splits"):  # photos keep the sides this splits.json gave them
@@ -60,7 +60,7 @@ def load_config(path: Path) -> dict | None:
         return None
     missing = [d for d in cfg["crops"] if not (Path(d) / "crops.csv").exists()]
     if missing or not cfg["crops"]:
-        print(f"error: no crops.csv in {missing[0] if missing else 'the config'} (run python -m training.crop first)",
+        print(f"error: no crops.csv in {missing[0] if missing else 'the config'} (run python -m training crop first)",
               file=sys.stderr)
         return None
     return cfg

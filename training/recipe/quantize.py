@@ -1,4 +1,4 @@
-"""``python -m training.quantize DIR... --splits models/splits.json --out DIR``: the per-face nets in int8.
+"""``python -m training quantize DIR... --splits models/splits.json --out DIR``: the per-face nets in int8.
 
 Why: the classifier, the visibility model and the neck model run for every
 face on every classified frame. Stored as 8-bit integers they are a quarter
@@ -10,11 +10,11 @@ Static quantization needs activation ranges, so the nets are calibrated on
 their own inputs as the detector makes them: the whole pipeline runs over a
 sample of **train-side** photos (``--splits``; never val or test, which judge
 the result) and every batch each net is given is kept. The int8 nets are
-written under ``--out`` with the shipped names, so ``training.evaluate
+written under ``--out`` with the shipped names, so ``training.recipe.evaluate
 --classifier OUT/mask_classifier.onnx --parts OUT/parts.onnx --neck
 OUT/neck.onnx`` scores them against the float nets before ``--install``.
 
-The float nets stay the export's output (``training.export`` checks them
+The float nets stay the export's output (``training.recipe.export`` checks them
 against Keras); this step reports how far each int8 net strays from its float
 net on the calibration inputs, which is the figure to look at first.
 """
@@ -38,11 +38,11 @@ from tqdm import tqdm
 from detector.classify import FLOAT_PATHS, INT8_DIR
 from detector.runtime import onnx_session
 from detector.sources import SourceError, read_image
-from training.datasets import DatasetError, labelled_images
-from training.splits import labelled_split, read_held, scene_split
+from training.lib.datasets import DatasetError, labelled_images
+from training.lib.splits import labelled_split, read_held, scene_split
 
 STALE_INT8 = ("note: the detector runs the int8 copies in models/int8/, which are now stale: make them anew with "
-              "python -m training.quantize DATA... --splits models/splits.json --out DIR --install")
+              "python -m training quantize DATA... --splits models/splits.json --out DIR --install")
 """What ``train`` and ``neck`` print after installing a float net."""
 REPORT = "quantize.json"
 """Written beside the int8 nets: calibration, how far each strays, and the float file it came from."""
@@ -135,7 +135,7 @@ def strays(src: Path, dst: Path, batches: list[np.ndarray]) -> dict[str, float]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m training.quantize", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training quantize", description=__doc__.split("\n\n")[0])
     p.add_argument("dirs", type=Path, nargs="+", help="labelled folder(s) or scene set(s) to calibrate on")
     p.add_argument("--splits", type=Path, required=True, help="the classifier's splits.json: only train-side photos")
     p.add_argument("--out", type=Path, required=True, help="folder for the int8 nets and quantize.json")

@@ -11,7 +11,7 @@ every layer, did worse (docs/decisions.md).
 The architecture and cost per frame stay the same, and bare faces stay faces
 because they are in the training data too.
 
-Training data, TRAIN split only (``training.recall.load_eval_set``):
+Training data, TRAIN split only (``training.tools.recall.load_eval_set``):
 positives are jittered squares (IoU >= 0.65) around scene label boxes (every
 label), around the boxes a lenient cascade finds in the still photos, and, in
 tight-crop folders (``--tight``) where it finds none, around the centred
@@ -22,16 +22,16 @@ grown by the still path's replicate borders (their centred squares too: the
 tight positives' shape on no face). ``--mine DIR`` takes those proposals from
 a previous round's nets. ``--soft P`` also learns a share P of the photos
 softened, as a far camera takes them (``mtcnn_patches.soften``). The
-patches are cut in ``training.mtcnn_patches``.
+patches are cut in ``training.recipe.mtcnn_patches``.
 
-Usage: ``python -m training.finetune_mtcnn [--data ../shared/data] [--out models/mtcnn] [--splits S] ...``
+Usage: ``python -m training finetune_mtcnn [--data ../shared/data] [--out models/mtcnn] [--splits S] ...``
 The shipped ``*_masked.onnx`` are two rounds (about 2 + 3 minutes on 2 cores) on the train side of
 ``models/splits.json``, the classifier's split, so the photos that judge the whole detector
-(``training.evaluate --splits models/splits.json``) are held out for both models::
+(``training.recipe.evaluate --splits models/splits.json``) are held out for both models::
 
-    python -m training.finetune_mtcnn --splits models/splits.json --out /tmp/round1
+    python -m training finetune_mtcnn --splits models/splits.json --out /tmp/round1
     cp /tmp/round1/pnet_masked.onnx models/mtcnn/
-    python -m training.finetune_mtcnn --crops 6 --negatives 40 --epochs 16 \
+    python -m training finetune_mtcnn --crops 6 --negatives 40 --epochs 16 \
         --splits models/splits.json --mine /tmp/round1 --nets rnet onet
 
 (round 1's PNet ships; RNet and ONet are refit on negatives mined with round 1's nets.)
@@ -45,10 +45,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.export_mtcnn import TOLERANCE, build_keras_net, max_difference, save_onnx
-from training.mtcnn_patches import SIZES, TIGHT_FOLDERS, collect
-from training.recall import load_eval_set
-from training.splits import read_held
+from training.lib.finder_photos import load_eval_set
+from training.lib.splits import read_held
+from training.recipe.export_mtcnn import TOLERANCE, build_keras_net, max_difference, save_onnx
+from training.recipe.mtcnn_patches import SIZES, TIGHT_FOLDERS, collect
 
 HEADS = {"pnet": "conv4-2", "rnet": "fc5-2", "onet": "fc6-3"}
 TRUNKS = {"pnet": ("conv3", "prelu3"), "rnet": ("fc4", "prelu4"), "onet": ("fc5", "prelu5")}
@@ -176,8 +176,8 @@ def patches(args: argparse.Namespace) -> dict[str, tuple[np.ndarray, np.ndarray]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of ``python -m training.finetune_mtcnn``."""
-    parser = argparse.ArgumentParser(prog="python -m training.finetune_mtcnn", description=__doc__.split("\n\n")[0])
+    """The command line of ``python -m training finetune_mtcnn``."""
+    parser = argparse.ArgumentParser(prog="python -m training finetune_mtcnn", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="datasets root (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("models/mtcnn"), help="folder for <net>_masked.onnx")
     parser.add_argument("--nets", nargs="+", default=["pnet", "rnet", "onet"], choices=list(SIZES), help="nets to refit")

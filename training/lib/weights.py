@@ -1,6 +1,6 @@
 """Which training crops count how much: class balance, painted vs real, per source set.
 
-Kept apart from ``training.train`` because each rule is a small, separately
+Kept apart from ``training.recipe.train`` because each rule is a small, separately
 tested answer to one question: how much should a rare real crop weigh next to
 plentiful painted ones?
 """
@@ -12,8 +12,8 @@ from collections import Counter
 import numpy as np
 
 from detector.types import LABELS
-from training.data import Arrays, is_painted, source_set
-from training.datasets import DatasetError
+from training.lib.data import Arrays, is_painted, source_set
+from training.lib.datasets import DatasetError
 
 
 def class_weights(y: np.ndarray) -> dict[int, float]:

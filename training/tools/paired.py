@@ -1,8 +1,8 @@
-"""``python -m training.paired A.json B.json``: do two candidates really differ, face by face?
+"""``python -m training paired A.json B.json``: do two candidates really differ, face by face?
 
 Why: two trainings of one recipe differ by 2-3 points on the scene faces, so an
 accuracy gap between two candidates says little by itself. Judged on the same
-faces (two ``training.evaluate --json`` runs over the same sets and split), the
+faces (two ``training.recipe.evaluate --json`` runs over the same sets and split), the
 faces both get right or both get wrong say nothing about which is better; only
 the faces exactly one of them gets right do. Their split is tested with the
 exact two-sided sign test (McNemar's test for paired verdicts): a p-value near 1
@@ -37,7 +37,7 @@ class Paired:
 
 
 def pair(a: dict, b: dict) -> Paired:
-    """Set two ``training.evaluate`` results side by side on the faces both judged."""
+    """Set two ``training.recipe.evaluate`` results side by side on the faces both judged."""
     va, vb = a["verdicts"], b["verdicts"]
     common = sorted(set(va) & set(vb))
     right_a = {k for k in common if va[k][0] == va[k][1]}
@@ -47,19 +47,19 @@ def pair(a: dict, b: dict) -> Paired:
 
 
 def load(path: Path) -> dict:
-    """A ``training.evaluate`` JSON with per-face verdicts; ValueError naming what is wrong."""
+    """A ``training.recipe.evaluate`` JSON with per-face verdicts; ValueError naming what is wrong."""
     try:
         result = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"cannot read {path}: {error}") from None
     if not isinstance(result, dict) or not isinstance(result.get("verdicts"), dict):
-        raise ValueError(f"{path} has no per-face verdicts (written by training.evaluate --json)")
+        raise ValueError(f"{path} has no per-face verdicts (written by training.recipe.evaluate --json)")
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.paired", description=__doc__.split("\n\n")[0])
-    parser.add_argument("a", type=Path, help="training.evaluate --json of the first candidate")
+    parser = argparse.ArgumentParser(prog="python -m training paired", description=__doc__.split("\n\n")[0])
+    parser.add_argument("a", type=Path, help="training.recipe.evaluate --json of the first candidate")
     parser.add_argument("b", type=Path, help="the second, over the same sets and split")
     parser.add_argument("--list", action="store_true", help="also name the faces only one of them gets right")
     args = parser.parse_args(argv)

@@ -1,17 +1,17 @@
-"""``python -m training.full``: the whole training, from public photos to shipped models.
+"""``python -m training full``: the whole training, from public photos to shipped models.
 
 One command for what ``models/README.md`` reports, step by step:
 
-1. ``training.synth``: masks painted on the bare faces of chandrika and prajnasb;
-2. ``training.crop``: aligned grayscale crops of the real sets, the scenes and the painted faces;
-3. ``training.compare``: one classifier per augmentation policy, held-out accuracy and time per policy;
-4. ``training.train --policy WINNER --install``: classifier and visibility model, into ``models/``;
-5. ``training.finetune_mtcnn``, two rounds: the face finder refit on the train side of that split,
+1. ``training.recipe.synth``: masks painted on the bare faces of chandrika and prajnasb;
+2. ``training.recipe.crop``: aligned grayscale crops of the real sets, the scenes and the painted faces;
+3. ``training.recipe.compare``: one classifier per augmentation policy, held-out accuracy and time per policy;
+4. ``training.recipe.train --policy WINNER --install``: classifier and visibility model, into ``models/``;
+5. ``training.recipe.finetune_mtcnn``, two rounds: the face finder refit on the train side of that split,
    into ``models/mtcnn/`` (round 1's PNet, round 2's RNet and ONet, as shipped);
-6. ``training.neck --install``: the neck model on the same crops and split;
-7. ``training.quantize --install``: the three per-face nets in int8, calibrated on train-side photos,
+6. ``training.recipe.neck --install``: the neck model on the same crops and split;
+7. ``training.recipe.quantize --install``: the three per-face nets in int8, calibrated on train-side photos,
    into ``models/int8/`` (what the detector runs);
-8. ``training.evaluate``: the whole detector on the held-out photos and the held-out scene faces.
+8. ``training.recipe.evaluate``: the whole detector on the held-out photos and the held-out scene faces.
 
 Each step is skipped when its output exists (``--force`` redoes it), so an interrupted run resumes.
 TensorFlow's training is not bit-for-bit repeatable on CPU threads: a rerun gives sibling models,
@@ -57,8 +57,8 @@ def settings(configs: Path, name: str, target: Path, **changes) -> Path:
 
 def make_crops(data: Path, work: Path, force: bool, real_sets: tuple[str, ...] = REAL_SETS) -> tuple[Path, Path]:
     """Steps 1-2: painted masks on bare faces, then crops of the real and the painted sets."""
-    from training import crop, synth
-    from training.data import PAINTED_PREFIX
+    from training.lib.data import PAINTED_PREFIX
+    from training.recipe import crop, synth
 
     synth_dirs = [work / "synth" / f"{PAINTED_PREFIX}{name}" for name in BARE_FACE_SETS]
     for name, folder in zip(BARE_FACE_SETS, synth_dirs):
@@ -72,7 +72,7 @@ def make_crops(data: Path, work: Path, force: bool, real_sets: tuple[str, ...] =
 def refit_finder(data: Path, work: Path, splits: Path, force: bool) -> None:
     """Step 5: the two refit rounds of the shipped finder, then its nets into ``models/mtcnn``."""
     from detector.finders.mtcnn import DEFAULT_MODEL_DIR
-    from training import finetune_mtcnn
+    from training.recipe import finetune_mtcnn
 
     round1, round2 = work / "mtcnn_round1", work / "mtcnn_round2"
     common = ["--data", str(data), "--splits", str(splits)]
@@ -85,7 +85,7 @@ def refit_finder(data: Path, work: Path, splits: Path, force: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.full", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training full", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="the public datasets (default: ../shared/data)")
     p.add_argument("--work", type=Path, default=Path("../runs"), help="where crops and runs go (default: ../runs)")
     p.add_argument("--force", action="store_true", help="redo steps whose output exists")
@@ -99,11 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     if not all((args.data / name).is_dir() for name in real_sets):
         print(f"error: {args.data} lacks one of {', '.join(real_sets)} (see shared/data/README.md)", file=sys.stderr)
         return 2
-    from training import compare, evaluate, neck, quantize, train
+    from training.recipe import compare, evaluate, neck, quantize, train
 
     work, data = args.work.resolve(), args.data.resolve()
     real, painted = make_crops(data, work, args.force, real_sets)
-    configs, crops = Path(__file__).resolve().parent / "configs", [str(real), str(painted)]
+    configs, crops = Path(__file__).resolve().parents[1] / "configs", [str(real), str(painted)]
     config = settings(configs, "full.json", work / "config.json", crops=crops, out=str(work / "train"))
     compare_cfg = settings(configs, "compare.json", work / "compare_config.json", crops=crops, out=str(work / "train"))
     if args.policy is None:

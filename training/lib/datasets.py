@@ -44,7 +44,7 @@ def labelled_images(root: Path) -> list[tuple[Path, str]]:
 
 @dataclass
 class CropRecord:
-    """One aligned face crop written by ``training.crop``."""
+    """One aligned face crop written by ``training.recipe.crop``."""
 
     file: str
     """Path of the crop PNG, relative to the index."""
@@ -78,7 +78,7 @@ def read_index(root: Path) -> list[CropRecord]:
     """The records of a crop folder; files resolved relative to it."""
     path = root / INDEX_NAME
     if not path.exists():
-        raise DatasetError(f"no {INDEX_NAME} in {root}: make crops with python -m training.crop first")
+        raise DatasetError(f"no {INDEX_NAME} in {root}: make crops with python -m training crop first")
     out = []
     with open(path, encoding="utf-8") as f:
         for row in csv.DictReader(f):

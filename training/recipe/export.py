@@ -1,4 +1,4 @@
-"""``python -m training.export``: Keras models to ONNX, checked against Keras.
+"""``python -m training export``: Keras models to ONNX, checked against Keras.
 
 ``tf2onnx.convert.from_keras`` breaks on Keras 3 (KeyError on keras_tensor),
 so the model is wrapped in a ``tf.function`` with an input signature and
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.export_mtcnn import TOLERANCE
+from training.recipe.export_mtcnn import TOLERANCE
 
 
 def to_onnx(model, path: Path, opset: int = 17) -> Path:
@@ -54,8 +54,8 @@ def export_checked(model, path: Path, batch: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.split("\n\n")[0])
-    p.add_argument("keras_file", type=Path, nargs="+", help=".keras model(s) saved by training.train")
+    p = argparse.ArgumentParser(prog="python -m training export", description=__doc__.split("\n\n")[0])
+    p.add_argument("keras_file", type=Path, nargs="+", help=".keras model(s) saved by training.recipe.train")
     p.add_argument("--out", type=Path, default=Path("models"), help="folder for the .onnx files (default: models)")
     args = p.parse_args(argv)
     import keras

@@ -1,10 +1,10 @@
-"""``python -m training.neck --config FILE``: the neck model alone, on the config's crops and split.
+"""``python -m training neck --config FILE``: the neck model alone, on the config's crops and split.
 
 The neck model reads the patch under the chin (``detector.align.neck_patch``)
 and says whether a mask is there: worn (its lower edge), pulled down onto the
 chin or hanging on the neck. The classifier's crop ends at the chin, so a
 mask on the neck was invisible to it and such faces were called bare.
-``training.train`` does not train it; this command does, for the classifier
+``training.recipe.train`` does not train it; this command does, for the classifier
 already shipped (same crops, same split), exports it with the parity check,
 scores it on the test split and, with ``--install``, copies ``neck.onnx`` into ``models/``.
 Crop folders made before neck patches existed give none: re-crop them.
@@ -25,10 +25,10 @@ from detector.align import neck_input
 from detector.classify import NECK_MIN_INSIDE
 from detector.runtime import MODELS_DIR
 from detector.types import LABELS
-from training.augment import AugmentConfig
-from training.data import Arrays, source_set
-from training.datasets import DatasetError
-from training.quantize import STALE_INT8
+from training.lib.augment import AugmentConfig
+from training.lib.data import Arrays, source_set
+from training.lib.datasets import DatasetError
+from training.recipe.quantize import STALE_INT8
 
 POLICY = AugmentConfig(flip=True, rotate=10.0, translate=0.06, brightness=0.2)
 """Mild: the patch is placed by the face's alignment, so large shifts would teach what never happens."""
@@ -37,7 +37,7 @@ POLICY = AugmentConfig(flip=True, rotate=10.0, translate=0.06, brightness=0.2)
 def neck_arrays(data: Arrays) -> Arrays:
     """The crops whose neck patch lies mostly in the photo, as inputs, with target 1 for a mask of any kind.
 
-    The patches are read here, for these crops only: ``training.train`` loads the same
+    The patches are read here, for these crops only: ``training.recipe.train`` loads the same
     splits and has no use for them.
     """
     keep = np.array([bool(r.neck) and r.neck_inside >= NECK_MIN_INSIDE for r in data.records], bool).reshape(-1)
@@ -51,9 +51,9 @@ def fit_neck(splits: dict[str, Arrays], cfg: dict, out: Path):
     """Train the neck model on the train split's usable patches, stopping on the val split's."""
     import keras
 
-    from training.model import neck_model
-    from training.train import train_dataset
-    from training.weights import class_weights
+    from training.lib.model import neck_model
+    from training.lib.weights import class_weights
+    from training.recipe.train import train_dataset
 
     train, val = neck_arrays(splits["train"]), neck_arrays(splits["val"])
     if not len(train) or not len(val):
@@ -97,10 +97,10 @@ def neck_scores(model, usable: Arrays) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.config import config_splits, load_config
-    from training.export import export_checked
+    from training.lib.config import config_splits, load_config
+    from training.recipe.export import export_checked
 
-    p = argparse.ArgumentParser(prog="python -m training.neck", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training neck", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, default=Path("training/configs/full.json"), help="training config (crops, splits)")
     p.add_argument("--out", type=Path, help="output folder (default: the config's out + /neck)")
     p.add_argument("--install", action="store_true", help="copy neck.onnx into models/")

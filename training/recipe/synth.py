@@ -1,4 +1,4 @@
-"""``python -m training.synth SRC DST``: masked faces painted on bare faces.
+"""``python -m training synth SRC DST``: masked faces painted on bare faces.
 
 Real photos of masks worn wrong are scarce, so they are made: for each bare
 face in SRC (a folder of photos, or the ``no_mask`` part of a labelled
@@ -11,7 +11,7 @@ and shading so that no class can be recognised by colour. Writes
 A scene set (``images/`` and ``labels.json``, as ``scenes-ilc2021``) is painted in
 place instead: one random state on each of its bare labelled faces, on photos
 ``--splits`` puts in train, written as a scene set of its own that
-``training.crop`` crops like the real one. Those faces keep a crowd photo's
+``training.recipe.crop`` crops like the real one. Those faces keep a crowd photo's
 blur, light and pose, which no portrait has.
 
 A state is not painted where most of its mask would fall outside the photo
@@ -36,10 +36,10 @@ from detector.finders import FinderConfig, largest_still_face, make_finder
 from detector.landmarks import Landmarker
 from detector.sources import IMAGE_EXTS, SourceError, read_image
 from detector.synth.masks import STATE_LABEL, STATES, MaskStyle, mask_polygon, paint_mask
-from training.crop import scene_boxes
-from training.datasets import FOLDER_LABELS
-from training.sheets import around, contact_sheet
-from training.splits import read_held, scene_split
+from training.lib.datasets import FOLDER_LABELS
+from training.lib.sheets import around, contact_sheet
+from training.lib.splits import read_held, scene_split
+from training.recipe.crop import scene_boxes
 
 MIN_INSIDE = 0.8
 """Share of a painted mask's area that must lie inside the photo for the state to be painted.
@@ -128,7 +128,7 @@ def synthesize_scenes(src: Path, dst: Path, states: tuple[str, ...], seed: int, 
 
     Every other face painted comes from a clean portrait; these keep a crowd photo's blur, light and
     pose. DST is a scene set of its own (``images/`` under the same names, ``labels.json`` of the
-    painted faces only, each with its ``state``), so ``training.crop`` crops it like the real one and a
+    painted faces only, each with its ``state``), so ``training.recipe.crop`` crops it like the real one and a
     painted face keeps its photo's side of the split. With ``held``, only photos it puts in train.
     Returns (faces painted, states left unpainted)."""
     rng = np.random.default_rng(seed)
@@ -170,7 +170,7 @@ def synthesize_scenes(src: Path, dst: Path, states: tuple[str, ...], seed: int, 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.synth", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training synth", description=__doc__.split("\n\n")[0])
     p.add_argument("src", type=Path, help="folder of bare-face photos, a labelled folder (its no_mask part is used), "
                                           "or a scene set (images/ and labels.json: its no_mask faces are painted in place)")
     p.add_argument("dst", type=Path, help="output labelled folder (a scene set, for a scene set)")

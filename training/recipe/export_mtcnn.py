@@ -8,7 +8,7 @@ weights), so the ONNX files are the package's models, not a re-training.
 ``tf2onnx.convert.from_keras`` breaks on Keras 3, hence ``from_function`` over
 a ``tf.function`` with an explicit input signature.
 
-Usage: ``python -m training.export_mtcnn [--out models/mtcnn]``
+Usage: ``python -m training export_mtcnn [--out models/mtcnn]``
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def max_difference(name: str, model, onnx_path: Path, seed: int = 0) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Export all three nets, verify them and report the worst difference."""
     parser = argparse.ArgumentParser(
-        prog="python -m training.export_mtcnn",
+        prog="python -m training export_mtcnn",
         description="Export the mtcnn package's PNet/RNet/ONet to ONNX and verify them.",
     )
     parser.add_argument("--out", type=Path, default=Path("models/mtcnn"),

@@ -1,4 +1,4 @@
-"""``python -m training.evaluate DIR --json OUT [--plot PNG]``: the whole detector, scored.
+"""``python -m training evaluate DIR --json OUT [--plot PNG]``: the whole detector, scored.
 
 Every image of a labelled folder goes through the real pipeline (face finder,
 landmarks, alignment, classifier); the largest face of each image is judged,
@@ -27,10 +27,10 @@ from tqdm import tqdm
 from detector.sources import SourceError, read_image
 from detector.track import iou_matrix
 from detector.types import LABELS, largest
-from training.crop import MIN_SCENE_FACE, SCENE_MATCH_IOU
-from training.datasets import DatasetError, labelled_images
-from training.sheets import around
-from training.splits import labelled_split, read_held, scene_split
+from training.lib.datasets import DatasetError, labelled_images
+from training.lib.sheets import around
+from training.lib.splits import labelled_split, read_held, scene_split
+from training.recipe.crop import MIN_SCENE_FACE, SCENE_MATCH_IOU
 
 NO_FACE = "no_face"
 
@@ -108,7 +108,7 @@ def report(pairs: list[tuple[str, ...]]) -> dict:
     """The evaluation contract: accuracy, n, no_face, per_class, confusion; ``ci95``, the 95 %
     intervals of the accuracy and of each class's recall; where the pairs carry a key (true,
     predicted, key), also each face's ``[true, predicted]`` under it (``verdicts``), so
-    ``training.paired`` can set two candidates side by side face by face."""
+    ``training.tools.paired`` can set two candidates side by side face by face."""
     keyed = [p for p in pairs if len(p) == 3]
     pairs = [p[:2] for p in pairs]
     n = len(pairs)
@@ -200,14 +200,14 @@ def summary(result: dict) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("dirs", type=Path, nargs="+", help="labelled folder(s) or scene set(s)")
     p.add_argument("--json", type=Path, required=True, help="write the result here")
     p.add_argument("--plot", type=Path, help="confusion-matrix PNG")
-    p.add_argument("--splits", type=Path, help="splits.json written by training.train")
+    p.add_argument("--splits", type=Path, help="splits.json written by training.recipe.train")
     p.add_argument("--split", choices=("train", "val", "test"), help="only photos of this split")
     p.add_argument("--finder", choices=("onnx", "reference"), default="onnx")
-    p.add_argument("--mtcnn", type=Path, help="a folder of candidate MTCNN nets, e.g. a training.finetune_mtcnn "
+    p.add_argument("--mtcnn", type=Path, help="a folder of candidate MTCNN nets, e.g. a training.recipe.finetune_mtcnn "
                    "--out (default: models/mtcnn)")
     p.add_argument("--classifier", type=Path, help="a candidate mask_classifier.onnx (default: the shipped one)")
     p.add_argument("--parts", type=Path, help="a candidate parts.onnx (default: the shipped one)")
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     result = report(pairs)
     args.json.write_text(json.dumps(result, indent=2))
     if args.mistakes:
-        from training.sheets import contact_sheet
+        from training.lib.sheets import contact_sheet
 
         contact_sheet([m[0] for m in mistakes], [m[1] for m in mistakes], args.mistakes, cols=12)
     if args.plot:
