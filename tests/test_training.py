@@ -24,15 +24,15 @@ def test_crop_then_train_then_export(labelled_folder, tmp_path):
     config = tmp_path / "smoke.json"
     every_kind = {**AugmentConfig.policy("all").as_dict(), "noise": 0.05}  # a policy given as a dict
     config.write_text(json.dumps({"crops": [str(crops)], "epochs": 1, "parts_epochs": 1, "batch_size": 8,
-                                  "policy": every_kind, "balance": "cell", "near_duplicate_bits": -1,
-                                  "finetune_epochs": 1, "width": 8, "min_epochs": 1, "out": str(tmp_path / "runs"),
+                                  "policy": every_kind, "near_duplicate_bits": -1, "width": 8, "min_epochs": 1,
+                                  "out": str(tmp_path / "runs"),
                                   "neck_epochs": 1, "neck_width": 4}))
     assert train(["--config", str(config)]) == 0
     assert (tmp_path / "runs" / "custom").is_dir(), "a dict policy trains into out/custom"
     (tmp_path / "runs" / "custom").rename(tmp_path / "run")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["augment"]["noise"] == 0.05
-    assert metrics["finetune_epochs"] == 1, "the fine-tune on real crops ran"
+    assert metrics["config"]["width"] == 8 and metrics["config"]["crops"] == [str(crops.resolve())]
     assert metrics["export_max_diff"]["mask_classifier"] <= 1e-4
     assert metrics["export_max_diff"]["parts"] <= 1e-4
     for name in ("mask_classifier.onnx", "parts.onnx", "curves.png", "splits.json"):
@@ -44,20 +44,6 @@ def test_crop_then_train_then_export(labelled_folder, tmp_path):
     assert (tmp_path / "neck" / "neck.onnx").stat().st_size > 0
 
 
-def test_cell_weights_lift_rare_real_crops():
-    """Real incorrectly worn masks are few next to painted ones: they must weigh more, the mean stays 1."""
-    from training.lib.weights import cell_weights
-
-    rows = [("incorrect", "synth_a"), ("incorrect", "synth_b"), ("incorrect", "synth_c"), ("incorrect", "synth_d"),
-            ("incorrect", "scene_e"), ("mask", "photo_f"), ("mask", "photo_g")]
-    data = _arrays([(label, group, f"{group}.jpg") for label, group in rows])
-    w = cell_weights(data, power=1.0)
-    assert w.mean() == pytest.approx(1.0)
-    assert w[4] == pytest.approx(4 * w[0]), "one real crop weighs as much as four painted ones"
-    assert w[5] == pytest.approx(2 * w[0])
-    assert np.allclose(cell_weights(data, power=0.0), 1.0)
-
-
 def _arrays(rows: list[tuple[str, str, str]]):
     """Arrays of blank crops with (label, group, source) records."""
     from training.lib.data import Arrays
@@ -67,25 +53,6 @@ def _arrays(rows: list[tuple[str, str, str]]):
     y = np.array([["mask", "incorrect", "no_mask"].index(label) for label, _, _ in rows])
     return Arrays(np.zeros((len(rows), 64, 64, 1), np.float32), y, np.zeros((len(rows), 2, 32, 32), np.uint8),
                   np.zeros((len(rows), 2), np.float32), records)
-
-
-def test_set_weights_and_real_only():
-    """A per-set multiplier scales class-balanced weights; the fine-tune keeps only unpainted crops."""
-    from training.lib.datasets import DatasetError
-    from training.lib.weights import real_only, set_weights
-
-    data = _arrays([("incorrect", "synth_a", "synth_chandrika/a.jpg"), ("incorrect", "b", "scenes/b.jpg"),
-                    ("mask", "c", "chandrika/mask/c.jpg"), ("mask", "d", "scenes/d.jpg")])
-    w = set_weights(data, {"scenes": 3.0})
-    assert w.mean() == pytest.approx(1.0)
-    assert w[1] == pytest.approx(3 * w[0]) and w[3] == pytest.approx(3 * w[2])
-    cell = set_weights(data, {"scenes:incorrect": 3.0, "scenes": 2.0})
-    assert cell[1] == pytest.approx(3 * cell[0]) and cell[3] == pytest.approx(2 * cell[2]), "set:label wins over set"
-    with pytest.raises(DatasetError, match="no training crops: nowhere"):
-        set_weights(data, {"nowhere": 2.0})
-    with pytest.raises(DatasetError, match="no training crops: scenes:no_mask"):
-        set_weights(data, {"scenes:no_mask": 2.0})
-    assert [r.group for r in real_only(data).records] == ["b", "c", "d"]
 
 
 def test_split_is_decided_by_real_photos_and_painted_faces_follow_theirs():
@@ -181,38 +148,6 @@ def test_finder_refit_trains_the_last_shared_layer_below_the_heads():
     assert [layer.name for layer in trunk_layers(rnet, "rnet")] == ["fc4", "prelu4"]
 
 
-def test_cosine_schedule_warms_up_then_decays_and_runs_every_epoch():
-    """``"schedule": "cosine"`` rises to the rate over one epoch, then falls towards 0 by the last,
-    with no callback that stops early or halves the rate; ``"ema"`` adds the swap that scores val on the average."""
-    import keras
-
-    from training.lib.datasets import DatasetError
-    from training.recipe.train import learning_rate, optimizer_and_callbacks
-
-    schedule = learning_rate({"schedule": "cosine", "epochs": 5, "learning_rate": 0.01}, steps_per_epoch=10)
-    assert float(schedule(0)) == pytest.approx(0.001) and float(schedule(10)) == pytest.approx(0.01)
-    assert float(schedule(30)) < 0.01 and float(schedule(50)) == pytest.approx(0.0, abs=1e-6)
-    optimizer, callbacks = optimizer_and_callbacks({"schedule": "cosine", "ema": True}, steps_per_epoch=10)
-    assert optimizer.use_ema
-    assert [type(c) for c in callbacks] == [keras.callbacks.SwapEMAWeights]
-    _, plateau = optimizer_and_callbacks({}, steps_per_epoch=10)
-    assert {type(c) for c in plateau} == {keras.callbacks.EarlyStopping, keras.callbacks.ReduceLROnPlateau}
-    with pytest.raises(DatasetError, match="unknown schedule 'step'"):
-        optimizer_and_callbacks({"schedule": "step"}, steps_per_epoch=10)
-
-
-def test_train_init_must_exist(tmp_path, capsys):
-    from training.recipe.train import main
-
-    crops = tmp_path / "crops"
-    crops.mkdir()
-    (crops / "crops.csv").write_text("file,label,source,group,state,landmarks\n")
-    config = tmp_path / "c.json"
-    config.write_text(json.dumps({"crops": [str(crops)]}))
-    assert main(["--config", str(config), "--init", str(tmp_path / "none.keras")]) == 2
-    assert "no such model" in capsys.readouterr().err
-
-
 def test_onnx_matches_keras_on_real_crops(labelled_folder, tmp_path):
     """Parity of the export route on an untrained model, on real aligned crops."""
     from detector.align import model_input
@@ -256,4 +191,31 @@ def test_train_refuses_an_input_side_the_crops_cannot_give(tmp_path, capsys, sid
     config.write_text(json.dumps({"crops": [str(crops)], "input_size": side}))
     assert main(["--config", str(config)]) == 2
     err = capsys.readouterr().err
-    assert '"input_size"' in err and len(err.strip().splitlines()) == 1
+    assert "'input_size'" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("values, named", [
+    ({"epoch": 3}, "unknown key 'epoch'"),  # a misspelt key is not silently ignored
+    ({"epochs": "3"}, "'epochs' must be a whole number"),
+    ({"learning_rate": 0}, "'learning_rate' must be a positive number"),
+    ({"policy": "sharp"}, "'policy': unknown augmentation policy 'sharp'"),
+    ({"policy": {"flip": True, "blur": 1}}, "'policy'"),
+    ({"schedule": "cosine"}, "unknown key 'schedule'"),  # a retired option says so
+])
+def test_a_config_is_checked_once_when_read(tmp_path, capsys, values, named):
+    """``TrainConfig``: every step that reads a config (train, compare, neck) stops on the same mistake, in one
+    line naming the file and the key, before any training starts."""
+    from training.recipe.compare import main as compare
+    from training.recipe.neck import main as neck
+    from training.recipe.train import main as train
+
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    (crops / "crops.csv").write_text("file,label,source,group,state,landmarks\n")
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"crops": [str(crops)], **values}))
+    for step in (train, neck, lambda argv: compare([*argv, "--out", str(tmp_path / "cmp")])):
+        assert step(["--config", str(config)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {config}: ") and named in err[0], err
+    assert not (tmp_path / "cmp").exists()

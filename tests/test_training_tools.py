@@ -170,3 +170,31 @@ def test_training_commands_load_tensorflow_only_when_they_train():
     assert listed.returncode == 0 and all(f"  {step} " in listed.stdout for step in RECIPE + TOOLS), listed.stdout
     wrong = subprocess.run([sys.executable, "-m", "training", "nope"], cwd=root, capture_output=True, text=True)
     assert wrong.returncode == 2 and wrong.stderr.startswith("error: unknown step 'nope'"), wrong.stderr
+
+
+def test_full_resumes_past_every_step_whose_output_exists(tmp_path, capsys):
+    """``python -m training full`` after an interruption: each step whose output is there is skipped, the
+    shipped configs are read with this run's folders, and the compared winner is the policy trained."""
+    from training.lib.data import PAINTED_PREFIX
+    from training.recipe.full import BARE_FACE_SETS, EVALUATIONS, REAL_SETS
+    from training.recipe.full import main as full
+    from training.recipe.quantize import REPORT
+
+    data, work = tmp_path / "data", tmp_path / "work"
+    for name in REAL_SETS:
+        (data / name).mkdir(parents=True)
+    done = [*(work / "synth" / f"{PAINTED_PREFIX}{n}" / "contact_sheet.png" for n in BARE_FACE_SETS),
+            work / "crops_real" / "crops.csv", work / "crops_synth" / "crops.csv", work / "compare" / "compare.md",
+            work / "train" / "flip" / "metrics.json", work / "train" / "neck" / "metrics.json", work / "int8" / REPORT,
+            *(work / "train" / "flip" / f"eval_{name}.json" for name in EVALUATIONS)]
+    for path in done:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("file,label,source,group,state,landmarks\n")
+    rows = [{"policy": "none", "accuracy": 0.90, "no_mask_as_mask": 0.0},
+            {"policy": "flip", "accuracy": 0.95, "no_mask_as_mask": 0.0}]
+    (work / "compare" / "compare.json").write_text(json.dumps(rows))
+    (work / "train" / "flip" / "splits.json").write_text("{}")
+    assert full(["--data", str(data), "--work", str(work), "--keep-finder"]) == 0
+    out = capsys.readouterr().out
+    assert "[run]" not in out and "[skip] train (flip)" in out, out
+    assert out.count("[skip] evaluate") == sum(all((data / n).is_dir() for n in sets) for sets in EVALUATIONS.values())

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 from training.lib.augment import POLICIES
+from training.lib.config import ConfigError, TrainConfig, load_config
+from training.lib.datasets import DatasetError
 
 
 def score(row: dict) -> float:
@@ -59,30 +61,46 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from training.lib.config import load_config
-    from training.recipe.train import run
+def run(config: TrainConfig, policies: list[str], out: Path) -> list[dict]:
+    """One classifier per policy on the same crops, split and budget (no visibility model); the rows
+    of ``compare.json``, rewritten after each policy so an interrupted comparison keeps what it has."""
+    from training.recipe.train import run as train
 
+    rows = []
+    for policy in policies:
+        metrics = train(config.with_changes(policy=policy, parts_epochs=0), out / policy, install=False)
+        test = metrics["test"]
+        no_mask = test["confusion"]["no_mask"]
+        rows.append({"policy": policy, "accuracy": test["accuracy"], "train_seconds": metrics["train_seconds"],
+                     "epochs": metrics["epochs"], "incorrect_recall": test["per_class"]["incorrect"]["recall"],
+                     "no_mask_as_mask": no_mask["mask"] / max(sum(no_mask.values()), 1)})
+        (out / "compare.json").write_text(json.dumps(rows, indent=2))
+    report(rows, out)
+    return rows
+
+
+def report(rows: list[dict], out: Path) -> None:
+    """The table (``compare.md``) and the chart (``compare.png``) of the rows."""
+    (out / "compare.md").write_text(table(rows) + "\n")
+    plot(rows, out / "compare.png")
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training compare", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, required=True)
     p.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
     p.add_argument("--out", type=Path, required=True, help="folder for one run per policy and the table")
     p.add_argument("--table-only", action="store_true", help="rewrite the table and chart from compare.json")
     args = p.parse_args(argv)
-    cfg = load_config(args.config)
-    if cfg is None:
+    try:
+        if args.table_only:
+            rows = json.loads((args.out / "compare.json").read_text())
+            report(rows, args.out)
+        else:
+            rows = run(load_config(args.config), args.policies, args.out)
+    except (ConfigError, DatasetError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    rows = json.loads((args.out / "compare.json").read_text()) if args.table_only else []
-    for policy in [] if args.table_only else args.policies:
-        metrics = run({**cfg, "policy": policy, "parts_epochs": 0}, args.out / policy, install=False)
-        test = metrics["test"]
-        no_mask = test["confusion"]["no_mask"]
-        rows.append({"policy": policy, "accuracy": test["accuracy"], "train_seconds": metrics["train_seconds"],
-                     "epochs": metrics["epochs"], "incorrect_recall": test["per_class"]["incorrect"]["recall"],
-                     "no_mask_as_mask": no_mask["mask"] / max(sum(no_mask.values()), 1)})
-        (args.out / "compare.json").write_text(json.dumps(rows, indent=2))
-    (args.out / "compare.md").write_text(table(rows) + "\n")
-    plot(rows, args.out / "compare.png")
     print(table(rows))
     print(f"winner: {winner(rows)['policy']}")
     return 0

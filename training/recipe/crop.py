@@ -114,25 +114,32 @@ def crop_scenes(src: Path, cropper: Cropper) -> None:
                          face.get("state", ""))
 
 
+def crop_sets(sources: list[Path], dst: Path) -> Cropper:
+    """Crops of every labelled folder and scene set in ``sources`` into ``dst``, with ``crops.csv`` and
+    ``no_face.csv``; the cropper holds what was written. DatasetError for a source that is neither."""
+    dst.mkdir(parents=True, exist_ok=True)
+    cropper = Cropper(dst)
+    for src in sources:
+        if (src / "labels.json").exists():
+            crop_scenes(src, cropper)
+        else:
+            crop_labelled(src, cropper)
+    write_index(dst / INDEX_NAME, cropper.records)
+    with open(dst / "no_face.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["source"]] + [[s] for s in cropper.no_face])
+    return cropper
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training crop", description=__doc__.split("\n\n")[0])
     p.add_argument("src", type=Path, nargs="+", help="labelled folder(s) or scene set(s)")
     p.add_argument("dst", type=Path, help="output folder for crops and crops.csv")
     args = p.parse_args(argv)
-    args.dst.mkdir(parents=True, exist_ok=True)
-    cropper = Cropper(args.dst)
     try:
-        for src in args.src:
-            if (src / "labels.json").exists():
-                crop_scenes(src, cropper)
-            else:
-                crop_labelled(src, cropper)
+        cropper = crop_sets(args.src, args.dst)
     except DatasetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    write_index(args.dst / INDEX_NAME, cropper.records)
-    with open(args.dst / "no_face.csv", "w", newline="") as f:
-        csv.writer(f).writerows([["source"]] + [[s] for s in cropper.no_face])
     total = len(cropper.records) + len(cropper.no_face)
     print(f"{len(cropper.records)} crops written to {args.dst}; no face in {len(cropper.no_face)} of {total} photos")
     return 0

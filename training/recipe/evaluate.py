@@ -221,27 +221,46 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def judge_sets(pipeline, dirs: list[Path], held: dict[str, str] | None, split: str | None,
+               mistakes: list | None = None) -> dict:
+    """The whole detector on every labelled folder and scene set of ``dirs`` (only ``split``'s photos, by
+    ``held``), scored; each wrong verdict's crop and caption appended to ``mistakes`` when given.
+    DatasetError for a folder that is neither."""
+    pairs = []
+    for d in dirs:
+        judge = judge_scenes if (d / "labels.json").exists() else judge_folder
+        pairs += judge(pipeline, d, held, split, mistakes=mistakes)
+    return report(pairs)
+
+
+def run(dirs: list[Path], held: dict[str, str] | None, split: str | None, json_path: Path,
+        plot_path: Path | None = None, pipeline=None) -> dict:
+    """``judge_sets`` with the shipped detector (or ``pipeline``), written to ``json_path`` and drawn to ``plot_path``."""
+    from detector.pipeline import Pipeline
+
+    result = judge_sets(pipeline or Pipeline(), dirs, held, split)
+    json_path.write_text(json.dumps(result, indent=2))
+    if plot_path:
+        plot_confusion(result, plot_path, ", ".join(d.name for d in dirs))
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        splits = read_held(args.splits)
+        held = read_held(args.splits)
     except ValueError as err:
         print(f"error: --splits: {err}", file=sys.stderr)
         return 2
     pipeline = candidate_pipeline(args)
     if pipeline is None:
         return 2
-    pairs, mistakes = [], [] if args.mistakes else None
+    mistakes = [] if args.mistakes else None
     try:
-        for d in args.dirs:
-            if (d / "labels.json").exists():
-                pairs += judge_scenes(pipeline, d, splits, args.split, mistakes=mistakes)
-            else:
-                pairs += judge_folder(pipeline, d, splits, args.split, mistakes=mistakes)
+        result = judge_sets(pipeline, args.dirs, held, args.split, mistakes)
     except DatasetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    result = report(pairs)
     args.json.write_text(json.dumps(result, indent=2))
     if args.mistakes:
         from training.lib.sheets import contact_sheet

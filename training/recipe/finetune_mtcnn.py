@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -161,70 +162,108 @@ def export(model, name: str, path: Path) -> float:
     return max_difference(name, model, path)
 
 
-def patches(args: argparse.Namespace) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Each net's training patches and labels: from ``--cache`` where it exists, else cut from the
+@dataclass
+class RefitConfig:
+    """One refit round; the command line's flags are its fields, and ``training.recipe.full`` builds one per round."""
+
+    data: Path = Path("../shared/data")
+    out: Path = Path("models/mtcnn")
+    nets: tuple[str, ...] = ("pnet", "rnet", "onet")
+    splits: Path | None = None
+    """A classifier's splits.json: refit on its train side only, so its val and test stay unseen."""
+    limit: int | None = None
+    jitters: int = 4
+    negatives: int = 30
+    crops: int = 0
+    """Face-free crops per train scene, border-grown, as negatives."""
+    mine: Path | None = None
+    """A previous round's folder of ``*_masked.onnx``: hard negatives are mined with them."""
+    tight: tuple[str, ...] = TIGHT_FOLDERS
+    soft: float = 0.0
+    l2: float = 1e-5
+    lr: float = 1e-4
+    epochs: int = 8
+    distill: float = 10.0
+    cache: Path | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.soft <= 1.0:
+            raise ValueError(f"--soft must be between 0 and 1, not {self.soft}")
+        unknown = sorted(set(self.nets) - set(SIZES))
+        if unknown:
+            raise ValueError(f"unknown net {unknown[0]!r}; one of {', '.join(SIZES)}")
+
+
+def patches(config: RefitConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each net's training patches and labels: from ``cache`` where it exists, else cut from the
     train photos (and saved there); OSError or ValueError when the data or split cannot be read."""
-    if args.cache and args.cache.is_file():
-        saved = np.load(args.cache)
+    if config.cache and config.cache.is_file():
+        saved = np.load(config.cache)
         return {n: (saved[f"{n}_x"], saved[f"{n}_y"]) for n in SIZES}
-    data = load_eval_set(args.data, "train", args.limit, args.seed, held=read_held(args.splits))
-    rng = np.random.default_rng(args.seed)
-    sets = collect(data, rng, args.jitters, args.negatives, tuple(args.tight), args.crops, args.mine, args.soft)
-    if args.cache:
-        np.savez(args.cache, **{f"{n}_{k}": v for n, (x, y) in sets.items() for k, v in (("x", x), ("y", y))})
+    data = load_eval_set(config.data, "train", config.limit, config.seed, held=read_held(config.splits))
+    rng = np.random.default_rng(config.seed)
+    sets = collect(data, rng, config.jitters, config.negatives, tuple(config.tight), config.crops, config.mine, config.soft)
+    if config.cache:
+        np.savez(config.cache, **{f"{n}_{k}": v for n, (x, y) in sets.items() for k, v in (("x", x), ("y", y))})
     return sets
 
 
+def run(config: RefitConfig) -> dict[str, float]:
+    """Collect patches from the train split, refit each net, export and check it; each net's max
+    |ONNX - Keras|. OSError or ValueError when the data or split cannot be read."""
+    sets = patches(config)
+    config.out.mkdir(parents=True, exist_ok=True)
+    diffs = {}
+    for name in config.nets:
+        x, y = sets[name]
+        model, before, after = refit_dense(name, x, y, config.l2, config.lr, config.epochs, config.distill, config.seed)
+        path = config.out / f"{name}_masked.onnx"
+        diffs[name] = export(model, name, path)
+        print(f"{name}: {len(y)} patches ({int(y.sum())} faces); train accuracy face/background "
+              f"{before[1]:.3f}/{before[0]:.3f} -> {after[1]:.3f}/{after[0]:.3f}; {path} max diff {diffs[name]:.1e}")
+    return diffs
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of ``python -m training finetune_mtcnn``."""
+    """The command line of ``python -m training finetune_mtcnn``: ``RefitConfig``'s fields, with its defaults."""
+    d = RefitConfig()
     parser = argparse.ArgumentParser(prog="python -m training finetune_mtcnn", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="datasets root (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("models/mtcnn"), help="folder for <net>_masked.onnx")
-    parser.add_argument("--nets", nargs="+", default=["pnet", "rnet", "onet"], choices=list(SIZES), help="nets to refit")
+    parser.add_argument("--data", type=Path, default=d.data, help="datasets root (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=d.out, help="folder for <net>_masked.onnx")
+    parser.add_argument("--nets", nargs="+", default=list(d.nets), choices=list(SIZES), help="nets to refit")
     parser.add_argument("--limit", type=int, help="at most N train photos per folder (and N scenes)")
-    parser.add_argument("--jitters", type=int, default=4, help="positive squares per face (default: %(default)s)")
-    parser.add_argument("--negatives", type=int, default=30, help="hard + random negatives per scene, each")
-    parser.add_argument("--l2", type=float, default=1e-5, help="pull toward the shipped weights (default: %(default)s)")
+    parser.add_argument("--jitters", type=int, default=d.jitters, help="positive squares per face (default: %(default)s)")
+    parser.add_argument("--negatives", type=int, default=d.negatives, help="hard + random negatives per scene, each")
+    parser.add_argument("--l2", type=float, default=d.l2, help="pull toward the shipped weights (default: %(default)s)")
     parser.add_argument("--cache", type=Path, help="save the patches here (.npz), or load them if it exists")
-    parser.add_argument("--lr", type=float, default=1e-4, help="Adam step (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=8, help="epochs (default: %(default)s)")
-    parser.add_argument("--distill", type=float, default=10.0,
+    parser.add_argument("--lr", type=float, default=d.lr, help="Adam step (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=d.epochs, help="epochs (default: %(default)s)")
+    parser.add_argument("--distill", type=float, default=d.distill,
                         help="weight keeping box outputs unchanged (default: %(default)s)")
-    parser.add_argument("--tight", nargs="*", default=list(TIGHT_FOLDERS),
+    parser.add_argument("--tight", nargs="*", default=list(d.tight),
                         help="folders of tight crops: a face the lenient cascade misses there is the centred square")
-    parser.add_argument("--crops", type=int, default=0,
+    parser.add_argument("--crops", type=int, default=d.crops,
                         help="face-free crops per train scene, border-grown, as negatives (default: %(default)s)")
     parser.add_argument("--mine", type=Path, help="folder of a previous round's *_masked.onnx: mine hard negatives with them")
     parser.add_argument("--splits", type=Path,
                         help="a classifier's splits.json: refit on its train side only, so its val and test stay unseen")
-    parser.add_argument("--soft", type=float, default=0.0,
+    parser.add_argument("--soft", type=float, default=d.soft,
                         help="share of train photos also learned softened, as a far camera sees them (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=d.seed)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Collect patches from the train split, refit each head, export and verify."""
+    """The refit as the command line asks; exit 1 when an export strays from Keras beyond the tolerance."""
     args = build_parser().parse_args(argv)
-    if not 0.0 <= args.soft <= 1.0:
-        print(f"error: --soft must be between 0 and 1, not {args.soft}", file=sys.stderr)
-        return 2
     try:
-        sets = patches(args)
+        config = RefitConfig(**{**vars(args), "nets": tuple(args.nets), "tight": tuple(args.tight)})
+        diffs = run(config)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    failed = False
-    for name in args.nets:
-        x, y = sets[name]
-        model, before, after = refit_dense(name, x, y, args.l2, args.lr, args.epochs, args.distill, args.seed)
-        path = args.out / f"{name}_masked.onnx"
-        diff = export(model, name, path)
-        failed |= diff > TOLERANCE
-        print(f"{name}: {len(y)} patches ({int(y.sum())} faces); train accuracy face/background "
-              f"{before[1]:.3f}/{before[0]:.3f} -> {after[1]:.3f}/{after[0]:.3f}; {path} max diff {diff:.1e}")
-    return 1 if failed else 0
+    return 1 if max(diffs.values(), default=0.0) > TOLERANCE else 0
 
 
 if __name__ == "__main__":

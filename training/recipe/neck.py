@@ -26,6 +26,7 @@ from detector.classify import NECK_MIN_INSIDE
 from detector.runtime import MODELS_DIR
 from detector.types import LABELS
 from training.lib.augment import AugmentConfig
+from training.lib.config import ConfigError, TrainConfig, load_config
 from training.lib.data import Arrays, source_set
 from training.lib.datasets import DatasetError
 from training.recipe.quantize import STALE_INT8
@@ -47,7 +48,7 @@ def neck_arrays(data: Arrays) -> Arrays:
     return Arrays(neck_input(patches), masked[keep], data.patches[keep], data.parts[keep], records)
 
 
-def fit_neck(splits: dict[str, Arrays], cfg: dict, out: Path):
+def fit_neck(splits: dict[str, Arrays], config: TrainConfig, out: Path):
     """Train the neck model on the train split's usable patches, stopping on the val split's."""
     import keras
 
@@ -59,15 +60,15 @@ def fit_neck(splits: dict[str, Arrays], cfg: dict, out: Path):
     if not len(train) or not len(val):
         raise DatasetError("no neck patches in the crops (crop folders made before neck patches: re-crop them)")
     print(f"neck patches: train {len(train)}, val {len(val)}")
-    keras.utils.set_random_seed(cfg.get("seed", 0))
-    model = neck_model(cfg.get("neck_width", 16))
+    keras.utils.set_random_seed(config.seed)
+    model = neck_model(config.neck_width)
     model.compile(keras.optimizers.Adam(2e-3), "binary_crossentropy", metrics=["accuracy", keras.metrics.AUC(name="auc")])
     # Patient: a few thousand patches give a noisy val loss, and the rate halved after every flat epoch
     # stopped the first runs underfit (train accuracy 0.69).
     callbacks = [keras.callbacks.EarlyStopping("val_loss", patience=10, restore_best_weights=True),
                  keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=3)]
-    history = model.fit(train_dataset(train, POLICY, 64, cfg.get("seed", 0)), validation_data=(val.x, val.y),
-                        epochs=cfg.get("neck_epochs", 40), callbacks=callbacks, verbose=2,
+    history = model.fit(train_dataset(train, POLICY, 64, config.seed), validation_data=(val.x, val.y),
+                        epochs=config.neck_epochs, callbacks=callbacks, verbose=2,
                         class_weight=class_weights(train.y.astype(np.int64)))
     model.save(out / "neck.keras")
     return model, history.history
@@ -96,34 +97,37 @@ def neck_scores(model, usable: Arrays) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    from training.lib.config import config_splits, load_config
+def run(config: TrainConfig, out: Path, install: bool) -> dict:
+    """Train, export and score the neck model into ``out``; with ``install``, into ``models/`` too.
+    DatasetError when the crops hold no neck patches."""
     from training.recipe.export import export_checked
 
+    out.mkdir(parents=True, exist_ok=True)
+    splits = config.split_crops()
+    model, _ = fit_neck(splits, config, out)
+    test = neck_arrays(splits["test"])  # read once: the parity sample and the scores
+    diff = export_checked(model, out / "neck.onnx", test.x[:32] if len(test) else neck_arrays(splits["val"]).x[:32])
+    metrics = {"export_max_diff": diff, "test": neck_scores(model, test)}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    if install:
+        shutil.copy(out / "neck.onnx", MODELS_DIR / "neck.onnx")
+        print(STALE_INT8)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training neck", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, default=Path("training/configs/full.json"), help="training config (crops, splits)")
     p.add_argument("--out", type=Path, help="output folder (default: the config's out + /neck)")
     p.add_argument("--install", action="store_true", help="copy neck.onnx into models/")
     args = p.parse_args(argv)
-    cfg = load_config(args.config)
-    if cfg is None:
-        return 2
-    out = args.out or Path(cfg["out"]) / "neck"
-    out.mkdir(parents=True, exist_ok=True)
     try:
-        splits = config_splits(cfg)
-        model, _ = fit_neck(splits, cfg, out)
-    except DatasetError as err:
+        config = load_config(args.config)
+        metrics = run(config, args.out or config.out / "neck", args.install)
+    except (ConfigError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    test = neck_arrays(splits["test"])  # read once: the parity sample and the scores
-    diff = export_checked(model, out / "neck.onnx", test.x[:32] if len(test) else neck_arrays(splits["val"]).x[:32])
-    metrics = {"export_max_diff": diff, "test": neck_scores(model, test)}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     print(json.dumps(metrics, indent=1))
-    if args.install:
-        shutil.copy(out / "neck.onnx", MODELS_DIR / "neck.onnx")
-        print(STALE_INT8)
     return 0
 
 

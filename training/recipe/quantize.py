@@ -145,42 +145,49 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(dirs: list[Path], splits: Path, out: Path, limit: int = 800, seed: int = 0, install: bool = False) -> dict:
+    """The three per-face nets in int8, calibrated on ``limit`` train-side photos of ``dirs``, into ``out``
+    (and ``models/int8`` with ``install``); the report. DatasetError when there is nothing to calibrate on."""
     from detector.pipeline import Pipeline, PipelineConfig, float_nets
 
-    args = parse_args(argv)
-    if args.limit < 1:
-        print(f"error: --limit must be at least 1, not {args.limit}", file=sys.stderr)
-        return 2
+    if limit < 1:
+        raise DatasetError(f"--limit must be at least 1, not {limit}")
     try:
-        splits = read_held(args.splits)
-        photos = train_photos(args.dirs, splits, args.limit, args.seed)
-    except (ValueError, DatasetError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        photos = train_photos(dirs, read_held(splits), limit, seed)
+    except ValueError as err:
+        raise DatasetError(str(err)) from None
     if not photos:
-        print("error: no train-side photos to calibrate on", file=sys.stderr)
-        return 2
+        raise DatasetError("no train-side photos to calibrate on")
     kept = record_inputs(Pipeline(PipelineConfig(**float_nets())), photos)
-    args.out.mkdir(parents=True, exist_ok=True)
-    report = {"photos": len(photos), "seed": args.seed}
+    missing = [name for name in FLOAT_PATHS if not kept[name]]
+    if missing:
+        raise DatasetError(f"the {missing[0]} net was never asked on these photos: nothing to calibrate it on")
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"photos": len(photos), "seed": seed}
     for name, src in FLOAT_PATHS.items():
-        if not kept[name]:
-            print(f"error: the {name} net was never asked on these photos: nothing to calibrate it on", file=sys.stderr)
-            return 2
-        dst = args.out / src.name
+        dst = out / src.name
         quantize(src, dst, kept[name])
         row = report[name] = {"file": src.name, "source_sha256": sha256(src), "bytes": dst.stat().st_size,
                               "float_bytes": src.stat().st_size, **strays(src, dst, kept[name])}
         print(f"{name}: {row['bytes']:,} bytes (float {row['float_bytes']:,}); on {row['n']} calibration inputs "
               f"max |diff| {row['max_abs']:.4f}, top output changed on {row['top_changed']:.2%}")
-    (args.out / REPORT).write_text(json.dumps(report, indent=2) + "\n")
-    if args.install:
+    (out / REPORT).write_text(json.dumps(report, indent=2) + "\n")
+    if install:
         INT8_DIR.mkdir(exist_ok=True)
-        for path in [*(args.out / src.name for src in FLOAT_PATHS.values()), args.out / REPORT]:
+        for path in [*(out / src.name for src in FLOAT_PATHS.values()), out / REPORT]:
             if path.resolve() != (INT8_DIR / path.name).resolve():  # --out models/int8 is already installed
                 shutil.copy(path, INT8_DIR / path.name)
         print(f"installed into {INT8_DIR}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        run(args.dirs, args.splits, args.out, args.limit, args.seed, args.install)
+    except DatasetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
