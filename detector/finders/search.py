@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from detector.finders import apart
+from detector.finders.still import apart
 from detector.types import Detection
 
 SPLIT_PIXELS = 800 * 600
