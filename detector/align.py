@@ -207,7 +207,7 @@ def chin_unseen(shape: tuple[int, ...], matrix: np.ndarray) -> float:
     Why: a photo cropped tight to the face often ends under the lips. There a
     mask on the chin cannot be seen, yet the flat fill below the photo's edge
     looks like one to the classifier, and bare faces were called ``incorrect``
-    (7 of the 1280 held-out photos, models/HISTORY.md, a chin the photo cuts off).
+    (7 of the 1280 held-out photos, docs/decisions.md, a chin the photo cuts off).
     ``shape`` is the frame's, ``matrix`` the face's ``alignment_matrix``.
     """
     return 1.0 - _share_inside(shape, matrix, tuple(v * CROP_SIZE for v in CHIN_REGION))

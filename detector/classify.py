@@ -104,7 +104,7 @@ class NeckModel(_OnnxModel):
 PARTS_WEIGHT = 0.3
 """How much the nose/mouth evidence counts against the classifier's own view.
 
-Chosen on the validation split (0.3 of 0.3 / 0.5 / 0.8; models/HISTORY.md):
+Chosen on the validation split (0.3 of 0.3 / 0.5 / 0.8; docs/decisions.md):
 it halves bare faces passed as masked on held-out crops and leaves the label
 consistent with what the face shows.
 """
@@ -116,7 +116,7 @@ CHIN_SHARE = 0.15
 Not an even split: a face with nose and mouth out is far more often bare,
 and painted chin masks made from tight bare photos taught the classifier to
 read a plain band under a bare chin as ``incorrect``. Chosen on the
-validation split (0.5 / 0.35 / 0.25 / 0.15; models/HISTORY.md); the
+validation split (0.5 / 0.35 / 0.25 / 0.15; docs/decisions.md); the
 classifier's own view still decides when it sees a mask on the chin.
 """
 
@@ -125,7 +125,7 @@ NECK_WEIGHT = 1.0
 """How far the neck model's odds move a face showing nose and mouth between ``incorrect`` and ``no_mask``.
 
 1 of 0.5 / 1 / 2, on the val and test scene faces together: val alone holds
-three faces with a mask under the chin and could not choose (models/HISTORY.md, the neck model)."""
+three faces with a mask under the chin and could not choose (docs/decisions.md, the neck model)."""
 
 NECK_MIN_SHOWING = 0.02
 """The least P(nose shows) x P(mouth shows) for which the neck model is asked at all.

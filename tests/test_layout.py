@@ -102,3 +102,29 @@ def test_the_walk_sees_the_layout(graph):
     assert "detector.finders.mtcnn" in graph["detector.finders"] and "detector.pipeline" in graph["detector.video"]
     assert "training.lib.config" in graph["training.recipe.train"]
     assert any(within(dep, "detector.service") for dep in graph["detector.cli"])
+
+
+DOCUMENTS = ("README.md", "models/README.md", "benchmarks/README.md", "docs/decisions.md")
+
+
+def test_every_documented_command_exists():
+    """A command the documents give runs: each ``python -m training STEP`` is a step whose ``--help`` works, and
+    each ``python benchmarks/NAME.py`` and ``python -m detector SUBCOMMAND`` is there."""
+    import re
+    import subprocess
+    import sys
+
+    from training.__main__ import RECIPE, TOOLS
+
+    text = "\n".join((ROOT / doc).read_text(encoding="utf-8") for doc in DOCUMENTS)
+    steps = set(re.findall(r"python -m training ([a-z_]+)", text))
+    assert {"full", "evaluate", "recall"} <= steps, "the walk reads the documents"
+    assert steps <= set(RECIPE + TOOLS), steps - set(RECIPE + TOOLS)
+    for script in set(re.findall(r"python benchmarks/([a-z_]+)\.py", text)):
+        assert (ROOT / "benchmarks" / f"{script}.py").is_file(), script
+    for step in sorted(steps):
+        done = subprocess.run([sys.executable, "-m", "training", step, "--help"], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0 and "usage: python -m training " + step in done.stdout, (step, done.stderr[-300:])
+    for command in ([], ["serve"], ["dashboard"]):
+        done = subprocess.run([sys.executable, "-m", "detector", *command, "--help"], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0 and "usage:" in done.stdout, (command, done.stderr[-300:])

@@ -75,12 +75,12 @@ class FinderConfig:
     second number (None: off). Crowd photos hold faces under the 20 px floor, and searching
     every photo that fine changed the boxes of faces already found, so the finer search only
     adds. Its bar is the framed last resort's: at 0.8 it also boxed the astronaut's badge
-    emblem in a 2x upscale. On val scene faces: 5 more found, none lost (models/HISTORY.md)."""
+    emblem in a 2x upscale. On val scene faces: 5 more found, none lost (docs/decisions.md)."""
     still_upscale: tuple[float, float, int] | None = (2.0, 0.9, 640)
     """A photo no larger than the third number (long side, px) is searched once more, grown by the
     first; a face of that search joins where it overlaps no face found and scores at least the
     second (None: off). A small photo's faces under the 20 px floor are found at 10 px this way,
-    and the resampled photo gives PNet a second look at faces it missed (scene photos, models/HISTORY.md:
+    and the resampled photo gives PNet a second look at faces it missed (scene photos, docs/decisions.md:
     2 val and 3 test faces more found, none lost; held-out photo verdicts unchanged)."""
     still_framed: float | None = 0.9
     """Last resort for a photo still without a face: centred squares judged by RNet

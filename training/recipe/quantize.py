@@ -97,7 +97,7 @@ def float_ends(model_path: Path) -> list[str]:
     """The nodes kept in float: the first convolution, which reads raw pixels, and the dense head
     after the last one, which makes the probabilities. On the val-side inputs they are where int8
     strays most from the float net (the classifier's top class changed on 1.2 % of faces with them
-    in int8, 0.4 % without; models/HISTORY.md, the per-face nets in int8), and they cost next to nothing in float."""
+    in int8, 0.4 % without; docs/decisions.md, the per-face nets in int8), and they cost next to nothing in float."""
     import onnx
 
     nodes = list(onnx.load(str(model_path)).graph.node)

@@ -44,7 +44,7 @@ from training.recipe.crop import scene_boxes
 MIN_INSIDE = 0.8
 """Share of a painted mask's area that must lie inside the photo for the state to be painted.
 On the 2124 bare faces of chandrika and prajnasb it leaves out 465 chin masks (22 %), 12 masks under
-the nose and 1 worn mask: tight photos cut between mouth and chin (models/HISTORY.md)."""
+the nose and 1 worn mask: tight photos cut between mouth and chin (docs/decisions.md)."""
 
 
 def inside_share(polygon: np.ndarray, shape: tuple[int, ...]) -> float:
