@@ -41,6 +41,11 @@ class FrameLoop:
         self.fps = fps
         self.analyzer = None if stills else VideoAnalyzer(pipeline, fps=fps)
         self.ledger = PeopleLedger(camera, keep_crops=keep_crops)
+        self.counted: Counter = Counter()
+        """Every person handed over so far, by verdict: what the command line's summary and the service count."""
+        self._confirmed: set[int] = set()
+        """Tracks confirmed as faces while in view: a box shown in a stream's first frames that no later frame
+        confirms is no person."""
         self.hud = HudAnnotator()
         self.annotators = [BoxAnnotator(), LabelAnnotator(), self.hud]
 
@@ -52,6 +57,8 @@ class FrameLoop:
         """Judge ``frame`` (its ``faces`` are filled in), write it to every sink, hand over who left; the drawing."""
         frame.faces = analyse_frame(self.pipeline, frame.image, self.analyzer)
         alive = None if self.analyzer is None else {t.id for t in self.analyzer.tracker.tracks}
+        if self.analyzer is not None:
+            self._confirmed |= self.analyzer.confirmed()
         left = self.ledger.observe(frame.faces, alive, self.clock(), frame.image)
         annotated = annotate(frame.image, frame.faces, self.annotators)
         for sink in self.sinks:  # every sink gets the frame before a stop is obeyed
@@ -65,15 +72,21 @@ class FrameLoop:
         self.hand_over(self.ledger.finish())
         if self.analyzer is not None:
             self.analyzer = VideoAnalyzer(self.pipeline, fps=self.fps)
+            self._confirmed.clear()  # the new tracker numbers its tracks afresh
 
     def hand_over(self, people: list[Person]) -> None:
+        """Give the sinks the people who left, each counted once; on video, only tracks confirmed as faces."""
+        if self.analyzer is not None:
+            people, ended = [p for p in people if p.track in self._confirmed], {p.track for p in people}
+            self._confirmed -= ended
         if not people:
             return
+        self.counted.update(p.verdict for p in people)
         for sink in self.sinks:
             take = getattr(sink, "people", None)
             if take is not None:
                 take(people)
 
     def people(self) -> Counter:
-        """Each person once by settled verdict: on video the analyzer's count of every confirmed track."""
-        return self.analyzer.people() if self.analyzer is not None else Counter()
+        """Each person handed over so far, once, by settled verdict (``checking`` for the never clearly seen)."""
+        return Counter(self.counted)

@@ -8,8 +8,7 @@ barely moves it. A track is ``settled`` once it has had one clear view; until
 then its label is the best guess so far. Once settled, the label changes only
 on a clear frame, and only when another class leads the average by a margin
 (hysteresis), so a mask pulled down comes through within a few clear frames
-and noise does not. Tracks that leave go to ``gone`` until their owner counts them
-(``VideoAnalyzer`` does on every frame), so each person is counted once, by their settled verdict.
+and noise does not. A track that leaves is dropped; who it was is kept by ``detector.people``.
 """
 
 from __future__ import annotations
@@ -96,8 +95,6 @@ class Tracker:
     hand passing in front or a frame the classifier gets wrong does not flip a person (``VideoAnalyzer``
     sets it to ``CHANGE_SECONDS`` of the source's frames)."""
     tracks: list[Track] = field(default_factory=list)
-    gone: list[Track] = field(default_factory=list)
-    """Tracks that left (missed more than ``max_missed`` frames) since their owner last took them."""
     _next_id: int = 1
 
     def pairs(self, faces: list[Face]) -> list[tuple[int, int]]:
@@ -135,7 +132,6 @@ class Tracker:
         for j, track in enumerate(self.tracks):
             if j not in matched_tracks and track.age > 0:
                 track.missed += 1
-        self.gone.extend(t for t in self.tracks if t.missed > self.max_missed)
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         for t in self.tracks:
             t.age += 1

@@ -10,8 +10,6 @@ what each buys.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 from detector.finders import apart, unscaled
@@ -64,8 +62,6 @@ class VideoAnalyzer:
         """Faces dlib fitted landmarks to so far; the others were classified on a carried fit."""
         self._fits: dict[int, tuple[Box, np.ndarray]] = {}
         """Track id -> (box, landmarks) of its latest dlib fit."""
-        self.left: Counter = Counter()
-        """People who have left view, by their verdict when they left (see ``people``)."""
 
     def __call__(self, image: np.ndarray) -> list[Face]:
         config = self.pipeline.config
@@ -79,22 +75,16 @@ class VideoAnalyzer:
         self.classified, self.fitted = self.classified + len(due), self.fitted + len(fresh)
         with self.pipeline.timed("track"):
             self.tracker.update(faces, pairs)  # judging faces moved no track: the pairs still hold
-            self.left.update(self._tally(self.tracker.gone))  # counted as they leave, so a camera watched
-            self.tracker.gone.clear()  # for days keeps a count, not every track it ever saw
             live = {t.id for t in self.tracker.tracks}
             self._fits = {i: fit for i, fit in self._fits.items() if i in live}
             self._fits.update((f.track, (f.box, f.landmarks)) for f in fresh)
         self.frames += 1
         return self._confirmed(faces)
 
-    def people(self) -> Counter:
-        """People seen so far, each once, by their settled verdict: every track confirmed as a face
-        (``confirm_frames``), gone or still in view; ``checking`` counts those never seen clearly."""
-        return self.left + self._tally(self.tracker.tracks)
-
-    def _tally(self, tracks: list[Track]) -> Counter:
+    def confirmed(self) -> set[int]:
+        """The tracks in view that were seen in ``confirm_frames`` frames: faces, not one-frame boxes."""
         need = self.pipeline.config.confirm_frames
-        return Counter(t.verdict if t.settled else "checking" for t in tracks if t.hits >= need)
+        return {t.id for t in self.tracker.tracks if t.hits >= need}
 
     def _confirmed(self, faces: list[Face]) -> list[Face]:
         """The faces to show: those whose track was seen in ``confirm_frames`` frames, all in the first ones."""

@@ -127,3 +127,37 @@ def test_photos_get_a_quality_and_clear_ones_are_settled(portraits, tmp_path):
     (face,) = json.loads(result.stdout)["faces"]
     assert face["quality"] >= GOOD_QUALITY and face["settled"] and face["track"] is None
     assert "people: 1 (mask 1, incorrect 0, no_mask 0)" in result.stderr
+
+
+def test_the_summary_counts_the_people_the_service_records(portraits, tmp_path):
+    """One count of people: the command line's summary is the tally of the records the service stores (the
+    people ``FrameLoop`` hands its sinks). A face shown on a stream's first frame and never confirmed by a
+    second is no person in either; the person who stays is one in both."""
+    from detector.people import tally
+    from detector.pipeline import Pipeline, PipelineConfig
+    from detector.run import run
+    from detector.sources import open_source
+
+    empty = np.full_like(portraits["none"], 120)  # 14 empty frames: longer than a track outlives its face (10)
+    flash = write([portraits["none"]] + [empty] * 14 + steady(portraits["worn"], 24, 7) + [empty] * 6,
+                  tmp_path / "flash.mp4")
+
+    class Records:
+        """A sink that keeps what the service's history would store."""
+
+        def __init__(self) -> None:
+            self.kept: list = []
+
+        def write(self, frame, annotated) -> None:
+            pass
+
+        def people(self, people) -> None:
+            self.kept.extend(people)
+
+        def close(self) -> None:
+            pass
+
+    sink = Records()
+    summary = run(open_source(str(flash)), Pipeline(PipelineConfig.video()), [sink], progress=False)
+    assert summary.people == tally(sink.kept), (summary.people, tally(sink.kept))
+    assert sum(summary.people.values()) == 1 and summary.people["mask"] == 1, summary.people
