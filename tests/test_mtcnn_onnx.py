@@ -17,7 +17,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from detector.finders.mtcnn import OnnxMTCNN, pyramid_scales
+from detector.finders.cascade import pyramid_scales
+from detector.finders.mtcnn import OnnxMTCNN
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,9 +1,9 @@
 """Face finders: where the faces of an image are, with MTCNN's five keypoints.
 
 ``make_finder`` gives the finder by name; the pipeline codes against the ``FaceFinder`` protocol
-(``base``). ``mtcnn`` runs MTCNN's nets on onnxruntime, ``reference`` the ``mtcnn`` package on
-TensorFlow, ``yunet`` a second proposal source for video, ``search`` spreads a video's search
-over frames, and ``still`` searches a single photo harder.
+(``base``). ``mtcnn`` runs MTCNN's nets on onnxruntime (``cascade``: the package's box arithmetic),
+``reference`` the ``mtcnn`` package on TensorFlow, ``yunet`` a second proposal source for video,
+``search`` spreads a video's search over frames, and ``still`` searches a single photo harder.
 """
 
 from __future__ import annotations

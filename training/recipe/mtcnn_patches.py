@@ -15,7 +15,8 @@ import numpy as np
 from tqdm import tqdm
 
 from detector.finders import FinderConfig, detect_still, make_finder
-from detector.finders.mtcnn import OnnxMTCNN, crop_resize, square
+from detector.finders.cascade import crop_resize, square
+from detector.finders.mtcnn import OnnxMTCNN
 from detector.pipeline import shrink_to
 from detector.track import iou_matrix
 from training.lib.finder_photos import face_free_square, read_rgb
