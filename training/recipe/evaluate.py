@@ -234,12 +234,18 @@ def judge_sets(pipeline, dirs: list[Path], held: dict[str, str] | None, split: s
 
 
 def run(dirs: list[Path], held: dict[str, str] | None, split: str | None, json_path: Path,
-        plot_path: Path | None = None, pipeline=None) -> dict:
-    """``judge_sets`` with the shipped detector (or ``pipeline``), written to ``json_path`` and drawn to ``plot_path``."""
+        plot_path: Path | None = None, pipeline=None, mistakes_path: Path | None = None) -> dict:
+    """``judge_sets`` with the shipped detector (or ``pipeline``), written to ``json_path``, drawn to ``plot_path``,
+    and every wrong verdict put on a contact sheet at ``mistakes_path``."""
     from detector.pipeline import Pipeline
 
-    result = judge_sets(pipeline or Pipeline(), dirs, held, split)
+    mistakes = [] if mistakes_path else None
+    result = judge_sets(pipeline or Pipeline(), dirs, held, split, mistakes)
     json_path.write_text(json.dumps(result, indent=2))
+    if mistakes_path:
+        from training.lib.sheets import contact_sheet
+
+        contact_sheet([m[0] for m in mistakes], [m[1] for m in mistakes], mistakes_path, cols=12)
     if plot_path:
         plot_confusion(result, plot_path, ", ".join(d.name for d in dirs))
     return result
@@ -255,19 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = candidate_pipeline(args)
     if pipeline is None:
         return 2
-    mistakes = [] if args.mistakes else None
     try:
-        result = judge_sets(pipeline, args.dirs, held, args.split, mistakes)
+        result = run(args.dirs, held, args.split, args.json, args.plot, pipeline, args.mistakes)
     except DatasetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    args.json.write_text(json.dumps(result, indent=2))
-    if args.mistakes:
-        from training.lib.sheets import contact_sheet
-
-        contact_sheet([m[0] for m in mistakes], [m[1] for m in mistakes], args.mistakes, cols=12)
-    if args.plot:
-        plot_confusion(result, args.plot, ", ".join(d.name for d in args.dirs))
     print(summary(result))
     return 0
 
