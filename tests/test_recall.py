@@ -147,6 +147,19 @@ def test_held_split_draws_the_line_where_the_classifier_did(tmp_path) -> None:
     assert unnamed <= names and not any(n.endswith("b.jpg") for n in names - unnamed)
     train = load_eval_set(tmp_path, "train", held=held)
     assert "chandrika/with_mask/a.jpg" not in {p.relative_to(tmp_path).as_posix() for _, _, p in train.stills}
+    # a second scene set (the refit's --scenes) is split photo by photo the same way, each set on its own names
+    (tmp_path / "crowds-adityap27" / "images").mkdir(parents=True)
+    for name in ("s.jpg", "t.jpg"):
+        cv2.imwrite(str(tmp_path / "crowds-adityap27" / "images" / name), blank)
+    (tmp_path / "crowds-adityap27" / "labels.json").write_text(json.dumps({"s.jpg": boxes, "t.jpg": boxes}))
+    held["crowds-adityap27/t.jpg"] = "train"
+    sides = {side: {p.relative_to(tmp_path).as_posix() for p, _ in
+                    load_eval_set(tmp_path, side, held=held, scene_sets=("scenes-ilc2021", "crowds-adityap27")).scenes}
+             for side in ("train", "val", "test")}
+    assert "crowds-adityap27/images/t.jpg" in sides["train"] and "scenes-ilc2021/images/s.jpg" in sides["test"]
+    crowd_s = stable_split("crowds-adityap27/s.jpg")
+    assert "crowds-adityap27/images/s.jpg" in sides[crowd_s], "a crowd photo the file does not name: by its own group"
+    assert sum(len(v) for v in sides.values()) == 3
 
 
 @pytest.mark.data

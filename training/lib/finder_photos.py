@@ -25,6 +25,8 @@ STILL_FOLDERS = {
     "maskedface-net/IWM": "incorrect", "chandrika/without_mask": "no_mask", "prajnasb/without_mask": "no_mask",
 }
 SCENES = "scenes-ilc2021"
+CROWDS = "crowds-adityap27"
+"""Crowd photos with boxes (mask / no_mask only): small, blurred faces, for finding faces, not for ``incorrect``."""
 NONFACE_SAMPLES = ("coffee", "chelsea", "rocket", "brick", "grass", "gravel", "hubble_deep_field",
                    "immunohistochemistry", "coins", "moon", "page", "text", "clock", "colorwheel", "retina",
                    "checkerboard", "cell", "microaneurysms")
@@ -94,8 +96,9 @@ def face_free_crops(scenes: list[tuple[Path, list[dict]]], seed: int = 0, tries:
 
 def load_eval_set(
     data: Path, split: str = "test", limit: int | None = None, seed: int = 0, held: dict[str, str] | None = None,
+    scene_sets: tuple[str, ...] = (SCENES,),
 ) -> EvalSet:
-    """Everything of one split; ``limit`` keeps a seeded sample of N per folder (and N scenes).
+    """Everything of one split; ``limit`` keeps a seeded sample of N per folder (and N scenes of each set).
 
     ``held`` (a classifier's ``splits.json``) draws the line where the classifier did, so a
     finder refit on its train side leaves the photos that judge the whole detector unseen;
@@ -103,20 +106,27 @@ def load_eval_set(
     """
     stills = [(folder, label, path) for folder, label in STILL_FOLDERS.items()
               for path in sorted((data / folder).glob("*.jpg"))]
-    labels = json.loads((data / SCENES / "labels.json").read_text())
-    scenes = [(data / SCENES / "images" / name, boxes) for name, boxes in sorted(labels.items())]
+    scenes = {name: _scenes(data, name) for name in scene_sets}
+    every_scene = [path for found in scenes.values() for path, _ in found]
     if held is None:
-        splits = photo_splits([p for _, _, p in stills] + [p for p, _ in scenes], data)
+        splits = photo_splits([p for _, _, p in stills] + every_scene, data)
     else:  # named as training.evaluate names them
         splits = {path: labelled_split(path, held) for _, _, path in stills}
-        splits |= {path: scene_split(SCENES, path.name, held) for path, _ in scenes}
+        splits |= {path: scene_split(path.parent.parent.name, path.name, held) for path in every_scene}
     rng = np.random.default_rng(seed)
     out = EvalSet()
     for folder in STILL_FOLDERS:
         chosen = [s for s in stills if s[0] == folder and splits[s[2]] == split]
         out.stills += _sample(chosen, limit, rng)
-    out.scenes = _sample([s for s in scenes if splits[s[0]] == split], limit, rng)
+    for found in scenes.values():
+        out.scenes += _sample([s for s in found if splits[s[0]] == split], limit, rng)
     return out
+
+
+def _scenes(data: Path, name: str) -> list[tuple[Path, list[dict]]]:
+    """A scene set's photos with their labelled boxes, in name order."""
+    labels = json.loads((data / name / "labels.json").read_text())
+    return [(data / name / "images" / file, boxes) for file, boxes in sorted(labels.items())]
 
 
 def _sample(items: list, limit: int | None, rng: np.random.Generator) -> list:

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.lib.finder_photos import load_eval_set
+from training.lib.finder_photos import CROWDS, SCENES, load_eval_set
 from training.lib.splits import read_held
 from training.recipe.export_mtcnn import TOLERANCE, build_keras_net, max_difference, save_onnx
 from training.recipe.mtcnn_patches import SIZES, TIGHT_FOLDERS, collect
@@ -179,6 +179,8 @@ class RefitConfig:
     mine: Path | None = None
     """A previous round's folder of ``*_masked.onnx``: hard negatives are mined with them."""
     tight: tuple[str, ...] = TIGHT_FOLDERS
+    scenes: tuple[str, ...] = (SCENES,)
+    """Scene sets (photos with labelled boxes) whose train side gives faces and hard negatives."""
     soft: float = 0.0
     l2: float = 1e-5
     lr: float = 1e-4
@@ -201,7 +203,8 @@ def patches(config: RefitConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if config.cache and config.cache.is_file():
         saved = np.load(config.cache)
         return {n: (saved[f"{n}_x"], saved[f"{n}_y"]) for n in SIZES}
-    data = load_eval_set(config.data, "train", config.limit, config.seed, held=read_held(config.splits))
+    data = load_eval_set(config.data, "train", config.limit, config.seed, held=read_held(config.splits),
+                         scene_sets=tuple(config.scenes))
     rng = np.random.default_rng(config.seed)
     sets = collect(data, rng, config.jitters, config.negatives, tuple(config.tight), config.crops, config.mine, config.soft)
     if config.cache:
@@ -243,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="weight keeping box outputs unchanged (default: %(default)s)")
     parser.add_argument("--tight", nargs="*", default=list(d.tight),
                         help="folders of tight crops: a face the lenient cascade misses there is the centred square")
+    parser.add_argument("--scenes", nargs="+", default=list(d.scenes),
+                        help=f"scene sets of --data whose train photos give faces and hard negatives "
+                             f"(default: %(default)s; {CROWDS} adds crowds of small faces)")
     parser.add_argument("--crops", type=int, default=d.crops,
                         help="face-free crops per train scene, border-grown, as negatives (default: %(default)s)")
     parser.add_argument("--mine", type=Path, help="folder of a previous round's *_masked.onnx: mine hard negatives with them")
@@ -258,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     """The refit as the command line asks; exit 1 when an export strays from Keras beyond the tolerance."""
     args = build_parser().parse_args(argv)
     try:
-        config = RefitConfig(**{**vars(args), "nets": tuple(args.nets), "tight": tuple(args.tight)})
+        config = RefitConfig(**{**vars(args), "nets": tuple(args.nets), "tight": tuple(args.tight),
+                                 "scenes": tuple(args.scenes)})
         diffs = run(config)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
