@@ -20,6 +20,7 @@ TensorFlow is loaded here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -194,13 +195,17 @@ def open_run(name: str, pipeline, clip: Path, warmup: int = 3) -> Run:
 
 
 def fast_config(overrides: list[str]):
-    """The CLI's default config on video, with ``key=value`` overrides (``min_face`` or a PipelineConfig field)."""
+    """The CLI's default config on video, with ``key=value`` overrides (``min_face``, ``mtcnn`` (a folder of
+    nets) or a PipelineConfig field)."""
     from detector.cli import build_parser, pipeline_config
     from detector.finders import FinderConfig
 
     config = pipeline_config(build_parser().parse_args([]), video=True)
     for item in overrides:
         key, value = item.split("=", 1)
+        if key == "mtcnn":  # a folder of candidate MTCNN nets, as training finetune_mtcnn --out writes them
+            config.faces = dataclasses.replace(config.faces, model_dir=Path(value))
+            continue
         value = json.loads(value)
         if key == "min_face":
             config.faces = FinderConfig(min_face_size=value)
@@ -275,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--passes", type=int, default=1, help="times over the clip, each from a fresh start (default: 1)")
     p.add_argument("--startup-runs", type=int, default=3, help="python -m detector start-ups to time; 0 skips (default: 3)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override the fast pipeline: min_face or a PipelineConfig field (repeatable)")
+                   help="override the fast pipeline: min_face, mtcnn=DIR or a PipelineConfig field (repeatable)")
     p.add_argument("--json", help="also write the result here as JSON")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -23,11 +23,13 @@ count an ``incorrect`` verdict as wrong: its label figures are a floor too.
 
     python benchmarks/video_eval.py --split val                 # choices are made on val
     python benchmarks/video_eval.py --split test --json out.json
+    python benchmarks/video_eval.py --split val --mtcnn DIR     # a candidate face finder
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -167,7 +169,8 @@ class Score:
 def evaluate(frames: list[np.ndarray], truths: list[Truth], sets: list[str], scored: list[bool], config,
              photo_every: int) -> dict:
     """Both paths over the clip; per set and over all."""
-    from detector.pipeline import Pipeline
+    from detector.finders import FinderConfig
+    from detector.pipeline import Pipeline, PipelineConfig
     from detector.video import VideoAnalyzer
 
     pipeline = Pipeline(config)
@@ -182,7 +185,7 @@ def evaluate(frames: list[np.ndarray], truths: list[Truth], sets: list[str], sco
             for key in (name, "all"):
                 video[key].add(truth, faces)
                 video[key].seconds.append(elapsed)
-    still = Pipeline()
+    still = Pipeline(PipelineConfig(faces=FinderConfig(model_dir=config.faces.model_dir)))  # the same nets
     chosen = [i for i, s in enumerate(scored) if s][::photo_every] if photo_every else []
     for i in tqdm(chosen, desc="photo path", unit="frame"):
         start = time.perf_counter()
@@ -221,6 +224,8 @@ def main() -> int:
                    help="the photo path scores every Nth scored frame (default: 2; 0 skips it)")
     p.add_argument("--set", dest="changes", action="append", default=[], metavar="FIELD=VALUE",
                    help="a PipelineConfig field for the video path, e.g. detect_every=1 (repeatable)")
+    p.add_argument("--mtcnn", type=Path, metavar="DIR",
+                   help="a folder of candidate MTCNN nets (as training finetune_mtcnn --out writes them) for both paths")
     p.add_argument("--json", type=Path, help="write the result here")
     args = p.parse_args()
     for name in args.sets:
@@ -238,6 +243,8 @@ def main() -> int:
 
             value = SearchPlan(**value)
         setattr(config, key, value)
+    if args.mtcnn:
+        config.faces = dataclasses.replace(config.faces, model_dir=args.mtcnn)
     shots = held_out_shots(args.data, tuple(args.sets), args.splits, args.split, args.limit)
     with tempfile.TemporaryDirectory() as tmp:
         truths = write_clip(shots, Path(tmp) / "clip.mp4", args.hold, args.zoom, fps=CLIP_FPS)
