@@ -113,13 +113,15 @@ class VideoAnalyzer:
         rgb, scale = self.pipeline.search_copy(image)
         followed: list[Detection] = []
         boxes = [tuple(v * scale for v in t.box) for t in self.tracker.tracks if t.missed == 0]  # oldest first
+        lost = len(boxes) < len(self.tracker.tracks)
         if boxes:
             with self.pipeline.timed("follow"):
                 for found in self.pipeline.finder.refine(rgb, boxes):
+                    lost = lost or found is None
                     if found is not None and apart([found], followed, 0.5):  # two tracks on one face: the older
                         followed.append(found)
         with self.pipeline.timed("detect"):
-            new = self.searcher(rgb, followed)
+            new = self.searcher(rgb, followed, lost)
         return unscaled(followed + new, scale)
 
     def _turn(self, track: Track | None, every: int) -> bool:

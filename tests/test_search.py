@@ -7,8 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
+from detector.finders.mtcnn import KNOWN_IOU
 from detector.finders.search import Searcher, SearchPlan
 from detector.finders.yunet import YuNet
+from detector.track import iou_matrix
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -28,9 +30,9 @@ class Counting:
     def __init__(self, finder) -> None:
         self.finder, self.calls = finder, 0
 
-    def detect(self, rgb, thresholds=None, levels=None):
+    def detect(self, rgb, thresholds=None, levels=None, known=None):
         self.calls += 1
-        return self.finder.detect(rgb, thresholds, levels=levels)
+        return self.finder.detect(rgb, thresholds, levels=levels, known=known)
 
     def refine(self, rgb, boxes, min_score=None):
         return self.finder.refine(rgb, boxes, min_score)
@@ -51,6 +53,37 @@ def test_every_part_of_the_search_finds_its_faces_within_a_cycle(video_finder, p
     cycle = [searcher(rgb, []) for _ in range(searcher.plan.every - 1)]
     assert any(len(found) == 1 for found in cycle), "YuNet, verified by ONet, finds her too"
     assert all(searcher(rgb, first) == [] for _ in range(3)), "a face already followed is not found again"
+
+
+def test_the_search_leaves_a_followed_face_after_pnet_and_still_finds_the_new_one(video_finder, portraits, monkeypatch):
+    rgb = np.full((720, 1280, 3), 110, np.uint8)
+    for x, state in ((200, "worn"), (700, "none")):
+        rgb[200:500, x:x + 300] = cv2.cvtColor(cv2.resize(portraits[state], (300, 300)), cv2.COLOR_BGR2RGB)
+    mtcnn, rescored = video_finder.finder, []
+    stage_rnet = mtcnn._stage_rnet
+    monkeypatch.setattr(mtcnn, "_stage_rnet", lambda image, boxes, t: rescored.append(boxes) or stage_rnet(image, boxes, t))
+    both = sorted(video_finder.detect(rgb), key=lambda d: d.box[0])
+    assert len(both) == 2
+    left, right = both
+    only = video_finder.detect(rgb, known=[left.box])
+    assert len(only) == 1 and np.allclose(only[0].box, right.box, atol=1.0), "the new face, boxed as before"
+    on_left = [iou_matrix(boxes[:, :4], np.array([left.box])).max() for boxes in rescored]
+    assert on_left[0] >= KNOWN_IOU > on_left[1], "RNet re-scores the followed face's proposals no more"
+
+
+def test_a_still_scene_where_a_followed_face_was_lost_is_searched_every_cycle(video_finder):
+    still = in_frame(np.full((512, 512, 3), 150, np.uint8))
+    finder = Counting(video_finder)
+    searcher = Searcher(finder, SearchPlan(yunet=False), fps=15)
+    for _ in range(20):  # past the first cycle and into the skipped frames of a still scene
+        searcher(still, [])
+    before = finder.calls
+    for _ in range(6):
+        searcher(still, [])
+    assert finder.calls == before, "a still scene with every face followed skips the search"
+    for _ in range(6):
+        searcher(still, [], lost=True)
+    assert finder.calls - before >= 4, "a face its follower lost is looked for again within a cycle"
 
 
 def test_a_still_scene_is_searched_in_full_once_a_second(video_finder):

@@ -27,10 +27,16 @@ import onnxruntime as ort
 
 from detector.finders.cascade import PNET_CELL, crop_resize, nms_keep, pyramid_scales, regress, sort_by_score, square
 from detector.runtime import MODELS_DIR, cpu_session_options
+from detector.track import iou_matrix
 from detector.types import Detection
 
 DEFAULT_MODEL_DIR = MODELS_DIR / "mtcnn"
 NMS_PNET_SCALE, NMS_PNET_ALL, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
+KNOWN_IOU = 0.5
+"""A PNet proposal overlapping a known face this much is that face: the search drops it before RNet.
+Looser than the 0.3 under which the video keeps a searched face apart from followed ones
+(``detector.finders.still.apart``), so a proposal that regression might move onto a new face
+still goes on."""
 REFINE_EXPAND = 1.1
 """Tracked boxes drift; ONet needs the whole face inside its patch to regress."""
 FRAMED_SIDES = (0.6, 0.75, 0.9, 1.05)
@@ -100,18 +106,23 @@ class OnnxMTCNN:
         return (rgb.astype(np.float32) - np.float32(127.5)) * np.float32(1 / 128)
 
     def detect(self, rgb: np.ndarray, thresholds: tuple[float, float, float] | None = None,
-               min_face_size: int | None = None, levels: slice | None = None) -> list[Detection]:
+               min_face_size: int | None = None, levels: slice | None = None,
+               known: list[tuple[float, float, float, float]] | None = None) -> list[Detection]:
         """Faces in an RGB uint8 image, best score first, boxes clipped to the image.
 
         ``thresholds`` and ``min_face_size`` override the finder's own for this call only; ``levels``
         searches only those levels of the pyramid (0 is the finest, for the smallest faces), so a
-        video can spread one search over several frames (``detector.finders.search``).
+        video can spread one search over several frames (``detector.finders.search``). PNet's
+        proposals on a ``known`` face (IoU >= ``KNOWN_IOU``: one a video already follows) go no
+        further: the search is for new faces, and RNet and ONet would only find that one again.
         """
         t_pnet, t_rnet, t_onet = thresholds or self.thresholds
         if min_face_size is not None and min_face_size < PNET_CELL:
             raise ValueError(f"min_face_size must be >= {PNET_CELL}, got {min_face_size}")
         image = self._normalize(rgb)
         boxes = self._stage_pnet(image, t_pnet, min_face_size, levels)
+        if known and len(boxes):
+            boxes = boxes[iou_matrix(boxes[:, :4], np.asarray(known, np.float64)).max(axis=1) < KNOWN_IOU]
         if len(boxes):
             boxes = self._stage_rnet(image, boxes, t_rnet)
         if len(boxes):

@@ -12,10 +12,12 @@ search per frame, and the frames left over only follow:
         the 40 px floor, each box re-scored and re-located by ONet
 
 Every face is searched for once a cycle, as before, and no frame pays for the
-whole search. A scene that does not move (an empty corridor, people standing
-still and followed) skips the searches, except for one whole cycle every
-``refresh_seconds``: a small grey copy of each frame against the previous one
-tells motion from sensor noise.
+whole search. The search is for new faces: PNet's proposals on a face already
+followed stop there, before RNet and ONet. A scene that does not move (an empty
+corridor, people standing still and followed) skips the searches, except for
+one whole cycle every ``refresh_seconds``: a small grey copy of each frame
+against the previous one tells motion from sensor noise. A face lost by its
+follower (turned away, hidden a moment) puts the search back on every cycle.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class SearchPlan:
     """Also look with YuNet on a 640 px copy, once a cycle."""
     yunet_onet: float = 0.5
     """ONet score a YuNet box needs to count as a face."""
+    skip_known: bool = True
+    """MTCNN's search passes PNet's proposals on followed faces no further (``OnnxMTCNN.detect``'s ``known``)."""
     motion: float | None = 2.0
     """Mean change of the grey copy (0-255) under which a frame counts as still; None searches every cycle."""
     refresh_seconds: float = 1.0
@@ -80,11 +84,13 @@ class Searcher:
         last, self._last_thumb = self._last_thumb, thumb
         return last is not None and float(np.abs(thumb - last).mean()) < self.plan.motion
 
-    def __call__(self, rgb: np.ndarray, known: list[Detection]) -> list[Detection]:
-        """New faces this frame's phase finds, apart from the ``known`` ones (followed faces)."""
+    def __call__(self, rgb: np.ndarray, known: list[Detection], lost: bool = False) -> list[Detection]:
+        """New faces this frame's phase finds, apart from the ``known`` ones (followed faces). ``lost``: a face
+        followed until lately no longer is (turned away, hidden), so the scene is searched as if it moved: a
+        still person whose track dropped is found again within a cycle, not at the next refresh."""
         bands = self.plan.parts(rgb)
         cycle = max(self.plan.every, bands + int(self.yunet is not None))
-        if self.plan.motion is not None and self.still(rgb):
+        if self.plan.motion is not None and not lost and self.still(rgb):
             self._still_for += 1
             if self._still_for % self.refresh_frames >= cycle:  # a still scene: a full cycle now and then
                 return []
@@ -92,21 +98,21 @@ class Searcher:
             self._still_for = 0
         phase, self._phase = self._phase % cycle, (self._phase + 1) % cycle
         if phase < bands:
-            found = self._band(rgb, phase, bands)
+            found = self._band(rgb, phase, bands, [d.box for d in known] if self.plan.skip_known else None)
         elif phase == bands and self.yunet is not None:
             found = self._yunet(rgb)
         else:
             return []
         return apart(found, known)
 
-    def _band(self, rgb: np.ndarray, band: int, bands: int) -> list[Detection]:
+    def _band(self, rgb: np.ndarray, band: int, bands: int, known: list | None) -> list[Detection]:
         """One part of MTCNN's pyramid: first the coarse levels together (large, near faces, found on a
         stream's first frame), then the finer levels one by one, the finest (the costliest) last."""
         if bands == 1:
-            return self.finder.detect(rgb)
+            return self.finder.detect(rgb, known=known)
         fine = bands - 1  # levels 0 .. fine-1 are searched alone, finest last
         levels = slice(fine, None) if band == 0 else slice(fine - band, fine - band + 1)
-        return self.finder.detect(rgb, levels=levels)
+        return self.finder.detect(rgb, levels=levels, known=known)
 
     def _yunet(self, rgb: np.ndarray) -> list[Detection]:
         proposals = self.yunet.detect(rgb)
