@@ -34,9 +34,9 @@ DEFAULT_MODEL_DIR = MODELS_DIR / "mtcnn"
 NMS_PNET_SCALE, NMS_PNET_ALL, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
 KNOWN_IOU = 0.5
 """A PNet proposal overlapping a known face this much is that face: the search drops it before RNet.
-Looser than the 0.3 under which the video keeps a searched face apart from followed ones
-(``detector.finders.still.apart``), so a proposal that regression might move onto a new face
-still goes on."""
+Higher than the 0.3 under which the video keeps a searched face apart from followed ones
+(``detector.finders.still.apart``): only a proposal that plainly is the followed face is dropped, and
+one that regression might move onto a neighbouring face still goes on."""
 REFINE_EXPAND = 1.1
 """Tracked boxes drift; ONet needs the whole face inside its patch to regress."""
 FRAMED_SIDES = (0.6, 0.75, 0.9, 1.05)
