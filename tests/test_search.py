@@ -30,9 +30,9 @@ class Counting:
     def __init__(self, finder) -> None:
         self.finder, self.calls = finder, 0
 
-    def detect(self, rgb, thresholds=None, levels=None, known=None):
+    def detect(self, rgb, thresholds=None, levels=None, known=None, fast_pyramid=False):
         self.calls += 1
-        return self.finder.detect(rgb, thresholds, levels=levels, known=known)
+        return self.finder.detect(rgb, thresholds, levels=levels, known=known, fast_pyramid=fast_pyramid)
 
     def refine(self, rgb, boxes, min_score=None):
         return self.finder.refine(rgb, boxes, min_score)
@@ -69,6 +69,25 @@ def test_the_search_leaves_a_followed_face_after_pnet_and_still_finds_the_new_on
     assert len(only) == 1 and np.allclose(only[0].box, right.box, atol=1.0), "the new face, boxed as before"
     on_left = [iou_matrix(boxes[:, :4], np.array([left.box])).max() for boxes in rescored]
     assert on_left[0] >= KNOWN_IOU > on_left[1], "RNet re-scores the followed face's proposals no more"
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (640, 480)])
+def test_the_search_s_fast_pyramid_finds_the_faces_the_package_s_pyramid_finds(video_finder, portraits, size):
+    rgb = np.full((size[1], size[0], 3), 110, np.uint8)
+    for x, side, state in ((10, 120, "none"), (150, 160, "worn"), (330, 300, "under_nose")):
+        rgb[100:100 + side, x:x + side] = cv2.cvtColor(cv2.resize(portraits[state], (side, side)), cv2.COLOR_BGR2RGB)
+    exact = sorted(video_finder.detect(rgb), key=lambda d: d.box[0])
+    fast = sorted(video_finder.detect(rgb, fast_pyramid=True), key=lambda d: d.box[0])
+    assert len(exact) == 3 and len(fast) == 3
+    overlap = iou_matrix(np.array([d.box for d in fast]), np.array([d.box for d in exact])).diagonal()
+    assert overlap.min() > 0.8, "the same faces, boxed alike: RNet and ONet still sample the frame itself"
+    image = video_finder.finder._normalize(rgb)
+    scales = [0.3, 0.3 * 0.709, 0.15]
+    levels = [level for _, level in video_finder.finder._pyramid(image, scales, fast=True)]
+    package = [level for _, level in video_finder.finder._pyramid(image, scales)]
+    assert np.array_equal(levels[0], package[0]), "the first level comes from the frame, as the package's"
+    assert np.allclose(levels[2], package[2], atol=1e-6), "half the first level's scale: the same but for rounding"
+    assert not np.array_equal(levels[1], package[1]), "other levels come from the first, not the frame"
 
 
 def test_a_still_scene_where_a_followed_face_was_lost_is_searched_every_cycle(video_finder):

@@ -98,8 +98,10 @@ class Filtered:
         self.finder, self.config, self.min_score = finder, config, config.min_score
 
     def detect(self, rgb: np.ndarray, thresholds: tuple[float, float, float] | None = None,
-               levels: slice | None = None, known: list | None = None) -> list[Detection]:
-        return [d for d in self.finder.detect(rgb, thresholds, levels=levels, known=known) if d.score >= self.min_score]
+               levels: slice | None = None, known: list | None = None,
+               fast_pyramid: bool = False) -> list[Detection]:
+        found = self.finder.detect(rgb, thresholds, levels=levels, known=known, fast_pyramid=fast_pyramid)
+        return [d for d in found if d.score >= self.min_score]
 
     def refine(self, rgb: np.ndarray, boxes: list, min_score: float | None = None) -> list[Detection | None]:
         return self.finder.refine(rgb, boxes, min_score)

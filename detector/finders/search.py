@@ -51,6 +51,8 @@ class SearchPlan:
     """ONet score a YuNet box needs to count as a face."""
     skip_known: bool = True
     """MTCNN's search passes PNet's proposals on followed faces no further (``OnnxMTCNN.detect``'s ``known``)."""
+    fast_pyramid: bool = True
+    """MTCNN's pyramid levels resized from its finest level, not each from the frame (``OnnxMTCNN._pyramid``)."""
     motion: float | None = 2.0
     """Mean change of the grey copy (0-255) under which a frame counts as still; None searches every cycle."""
     refresh_seconds: float = 1.0
@@ -108,11 +110,12 @@ class Searcher:
     def _band(self, rgb: np.ndarray, band: int, bands: int, known: list | None) -> list[Detection]:
         """One part of MTCNN's pyramid: first the coarse levels together (large, near faces, found on a
         stream's first frame), then the finer levels one by one, the finest (the costliest) last."""
+        fast = self.plan.fast_pyramid
         if bands == 1:
-            return self.finder.detect(rgb, known=known)
+            return self.finder.detect(rgb, known=known, fast_pyramid=fast)
         fine = bands - 1  # levels 0 .. fine-1 are searched alone, finest last
         levels = slice(fine, None) if band == 0 else slice(fine - band, fine - band + 1)
-        return self.finder.detect(rgb, levels=levels, known=known)
+        return self.finder.detect(rgb, levels=levels, known=known, fast_pyramid=fast)
 
     def _yunet(self, rgb: np.ndarray) -> list[Detection]:
         proposals = self.yunet.detect(rgb)
