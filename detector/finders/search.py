@@ -110,12 +110,12 @@ class Searcher:
     def _band(self, rgb: np.ndarray, band: int, bands: int, known: list | None) -> list[Detection]:
         """One part of MTCNN's pyramid: first the coarse levels together (large, near faces, found on a
         stream's first frame), then the finer levels one by one, the finest (the costliest) last."""
-        fast = self.plan.fast_pyramid
         if bands == 1:
-            return self.finder.detect(rgb, known=known, fast_pyramid=fast)
-        fine = bands - 1  # levels 0 .. fine-1 are searched alone, finest last
-        levels = slice(fine, None) if band == 0 else slice(fine - band, fine - band + 1)
-        return self.finder.detect(rgb, levels=levels, known=known, fast_pyramid=fast)
+            levels = None
+        else:
+            fine = bands - 1  # levels 0 .. fine-1 are searched alone, finest last
+            levels = slice(fine, None) if band == 0 else slice(fine - band, fine - band + 1)
+        return self.finder.detect(rgb, levels=levels, known=known, fast_pyramid=self.plan.fast_pyramid)
 
     def _yunet(self, rgb: np.ndarray) -> list[Detection]:
         proposals = self.yunet.detect(rgb)
